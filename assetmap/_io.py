@@ -17,7 +17,9 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: object) -> Iterator[IO[str]]:
+def atomic_open(
+    path: str | os.PathLike[str], mode: str = "w", **kwargs: object
+) -> Iterator[IO[str]]:
     """Open a temporary file beside ``path`` and move it into place only on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -40,7 +42,9 @@ def atomic_path(path: str | os.PathLike[str]) -> contextlib.AbstractContextManag
     def _ctx() -> Iterator[Path]:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent
+        )
         os.close(fd)
         os.unlink(tmp)
         try:
@@ -104,7 +108,9 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 
 def _as_gdf(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    data = frame.apply(lambda s: s.map(_list_to_text) if s.dtype == object and s.name != "geometry" else s)
+    data = frame.apply(
+        lambda s: s.map(_list_to_text) if s.dtype == object and s.name != "geometry" else s
+    )
     return data if isinstance(data, gpd.GeoDataFrame) else gpd.GeoDataFrame(data)
 
 

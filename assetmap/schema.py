@@ -244,12 +244,14 @@ class Register:
     def _repr_html_(self) -> str:
         source = html.escape(self.source or "register")
         rows = "".join(
-            f"<tr><td>{html.escape(str(k))}</td><td>{v}</td></tr>" for k, v in self.reasons().items()
+            f"<tr><td>{html.escape(str(k))}</td><td>{v}</td></tr>"
+            for k, v in self.reasons().items()
         )
         by_cat = ""
         if "category" in self.assets and len(self.assets):
             by_cat = ", ".join(
-                f"{html.escape(str(k))}: {v}" for k, v in self.assets["category"].value_counts().items()
+                f"{html.escape(str(k))}: {v}"
+                for k, v in self.assets["category"].value_counts().items()
             )
         return (
             f"<div><strong>Register</strong> {source}: {self.rows_in} rows in, "

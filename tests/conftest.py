@@ -31,14 +31,18 @@ def real_data(relpath: str) -> Path:
         candidate = root / relpath
         if candidate.exists():
             return candidate
-    reason = f"real data {relpath!r} not found in {[str(r) for r in _data_roots()]}; run `make data`"
+    reason = (
+        f"real data {relpath!r} not found in {[str(r) for r in _data_roots()]}; run `make data`"
+    )
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(reason)
     pytest.skip(reason)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Caches go to a per-session temp folder, never into the working tree."""
     cache = tmp_path_factory.getbasetemp() / "assetmap-cache"
     cache.mkdir(exist_ok=True)

@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"assetmap {__version__}")
     noise = parser.add_mutually_exclusive_group()
-    noise.add_argument("-v", "--verbose", action="count", default=0, help="say more (repeat for debug)")
+    noise.add_argument(
+        "-v", "--verbose", action="count", default=0, help="say more (repeat for debug)"
+    )
     noise.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = []
