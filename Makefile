@@ -23,6 +23,14 @@ data: install
 test: install
 	$(PY) -m pytest -n 2 --dist loadfile
 
+## The map bundle from assetmap.toml (offline, committed demo data; real data after make data)
+maps: install
+	$(VENV)/bin/assetmap build assetmap.toml -o dist/maps
+
+## Benchmarks against peers in one run -> bench/results.json (BENCH_QUICK=1 for a small sample)
+bench: install
+	$(PY) -m bench.run
+
 lint: install
 	$(VENV)/bin/ruff check assetmap tests scripts
 	$(VENV)/bin/ruff format --check assetmap tests scripts

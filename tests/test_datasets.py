@@ -65,7 +65,9 @@ def test_no_mirror_no_direct_download_says_what_to_do(tmp_path: Path) -> None:
 def test_cli_exit_code_and_message_when_nothing_can_be_fetched(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["data", "--only", "imd", "--dest", str(tmp_path), "--mirror", str(tmp_path / "none")])
+    code = main(
+        ["data", "--only", "imd", "--dest", str(tmp_path), "--mirror", str(tmp_path / "none")]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "failed" in err and "make maps" in err

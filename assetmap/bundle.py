@@ -1,0 +1,629 @@
+"""``assetmap build`` / ``make maps``: a folder of self-contained maps, data and a manifest.
+
+The bundle is written into a staging folder beside the output and swapped in only when
+complete, so a failure or Ctrl-C leaves the previous bundle in place (RELIABILITY §4.3).
+Before the swap every file is scanned for personal data of residents' rows; a hit fails
+the build.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from assetmap import __version__
+from assetmap._errors import AssetmapError
+from assetmap._io import atomic_open, write_csv, write_frame
+from assetmap.config import Config, MapConfig, load
+from assetmap.schema import CRS_WGS84, REJECT_COLUMNS, Register, make_rejects
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Context:
+    """Everything the maps of one bundle share, computed once."""
+
+    config: Config
+    micro: gpd.GeoDataFrame
+    macro: gpd.GeoDataFrame
+    rejects: pd.DataFrame
+    accounting: list[dict[str, Any]]
+    personal_sources: set[str]
+    postcodes: Any = None
+    network: Any = None
+    rules: list[Any] = field(default_factory=list)
+    links: Any = None
+    lsoa: gpd.GeoDataFrame | None = None
+    imd: pd.DataFrame | None = None
+    population: pd.DataFrame | None = None
+    attribution: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    inputs: dict[str, str] = field(default_factory=dict)
+    disclosure: list[pd.DataFrame] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What :func:`build` wrote."""
+
+    output: Path
+    maps: tuple[Path, ...]
+    skipped: tuple[str, ...]
+    manifest: dict[str, Any]
+
+    def __repr__(self) -> str:
+        return f"BuildResult({self.output}: {len(self.maps)} maps, {len(self.skipped)} skipped)"
+
+
+def build(
+    config: Config | str | os.PathLike[str] = "assetmap.toml",
+    *,
+    output: str | os.PathLike[str] | None = None,
+    only: Sequence[str] = (),
+    progress: bool = False,
+) -> BuildResult:
+    """Build the map bundle described by ``config``.
+
+    Parameters
+    ----------
+    config
+        A parsed :class:`~assetmap.config.Config` or the path of an ``assetmap.toml``.
+    output
+        Bundle folder (default: the config's ``[project] output``).
+    only
+        Map names to (re)build; the rest of an existing bundle is kept.
+    progress
+        Show a progress bar on the console.
+
+    Returns
+    -------
+    BuildResult
+        The output folder, the map files, what was skipped (and why), the manifest.
+    """
+    cfg = config if isinstance(config, Config) else load(config)
+    out = Path(output) if output is not None else cfg.output
+    unknown = sorted(set(only) - {m.name for m in cfg.maps})
+    if unknown:
+        msg = f"{cfg.path}: no [[map]] named {unknown[0]!r} (maps: {', '.join(m.name for m in cfg.maps)})"
+        raise AssetmapError(msg)
+    chosen = [m for m in cfg.maps if not only or m.name in only]
+    started = time.perf_counter()
+    steps: list[tuple[str, Callable[[], None]]] = []
+    holder: dict[str, Any] = {}
+    staging = _staging_folder(out, keep_previous=bool(only))
+
+    def prepare() -> None:
+        holder["ctx"] = _prepare(cfg)
+
+    steps.append(("read, geocode and link", prepare))
+    written: list[Path] = []
+    for spec in chosen:
+        steps.append((f"map {spec.name}", _map_step(spec, holder, staging, written)))
+    steps.append(
+        ("data, index and manifest", lambda: _finish(holder["ctx"], staging, chosen, started))
+    )
+    try:
+        _run_steps(steps, progress)
+        ctx: Context = holder["ctx"]
+        _privacy_gate(ctx, staging)
+        _swap_in(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for line in ctx.skipped:
+        log.warning("skipped: %s", line)
+    return BuildResult(
+        output=out,
+        maps=tuple(out / p.name for p in written),
+        skipped=tuple(ctx.skipped),
+        manifest=manifest,
+    )
+
+
+def _run_steps(steps: list[tuple[str, Callable[[], None]]], progress: bool) -> None:
+    if not progress:
+        for name, step in steps:
+            log.info("%s …", name)
+            step()
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=len(steps), unit="step", desc="assetmap build") as bar:
+        for name, step in steps:
+            bar.set_postfix_str(name)
+            step()
+            bar.update()
+
+
+def _map_step(
+    spec: MapConfig, holder: dict[str, Any], staging: Path, written: list[Path]
+) -> Callable[[], None]:
+    def step() -> None:
+        written.append(_write_map(holder["ctx"], spec, staging))
+
+    return step
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _prepare(cfg: Config) -> Context:
+    from assetmap.gazetteer import sites
+    from assetmap.geocode import geocode
+    from assetmap.links import link
+    from assetmap.registers import read_assets
+
+    registers: list[Register] = []
+    inputs: dict[str, str] = {}
+    for reg in cfg.registers:
+        registers.append(
+            read_assets(
+                reg.path, kind=reg.kind, columns=dict(reg.columns) or None, category=reg.category
+            )
+        )
+        inputs[_relative(reg.path, cfg)] = _sha256(reg.path)
+    assets, clash_rejects = _concat_registers(registers)
+    personal_sources = {
+        str(r.source)
+        for r in registers
+        if bool(r.assets.get("personal", pd.Series(dtype=bool)).any())
+    }
+    ctx = Context(
+        config=cfg,
+        micro=assets.iloc[0:0],
+        macro=sites(cfg.area),
+        rejects=pd.concat([r.rejects for r in registers] + [clash_rejects], ignore_index=True),
+        accounting=[],
+        personal_sources=personal_sources,
+        inputs=inputs,
+    )
+    _resolve_postcodes(ctx)
+    placed = geocode(
+        assets,
+        postcodes=ctx.postcodes,
+        gazetteer=cfg.area,
+        online=cfg.online,
+        user_agent=cfg.user_agent or None,
+    )
+    ctx.micro = placed.assets[placed.assets["kind"] == "micro"]
+    ctx.rejects = pd.concat([ctx.rejects, placed.rejects], ignore_index=True)
+    ctx.accounting = _accounting(registers, clash_rejects, placed)
+    _resolve_network(ctx)
+    _resolve_rules(ctx)
+    ctx.links = link(
+        ctx.micro,
+        ctx.macro,
+        rules=ctx.rules,
+        network=ctx.network,
+        walk_kmh=cfg.walk_kmh,
+        snap_tolerance_m=cfg.snap_tolerance_m,
+    )
+    _resolve_areas(ctx)
+    return ctx
+
+
+def _concat_registers(registers: Sequence[Register]) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Stack registers; an asset id already used by an earlier register is a reject, not lost."""
+    frames = [r.assets for r in registers if len(r.assets)]
+    if not frames:
+        msg = "no register has any accepted row: nothing to map"
+        raise AssetmapError(msg)
+    stacked = pd.concat(frames)
+    clash = stacked.index.duplicated(keep="first")
+    rejects = make_rejects(
+        {
+            "source": row.source,
+            "source_line": row.source_line,
+            "asset_id": asset_id,
+            "column": "asset_id",
+            "value": asset_id,
+            "reason_code": f"duplicate_of:{asset_id}",
+            "message": f"{row.source} line {row.source_line}, column 'asset_id': value {asset_id!r} "
+            "is already used by an earlier register (expected ids unique across registers)",
+        }
+        for asset_id, row in stacked[clash].iterrows()
+    )
+    return gpd.GeoDataFrame(stacked[~clash], crs=CRS_WGS84), rejects
+
+
+def _accounting(
+    registers: Sequence[Register], clash: pd.DataFrame, placed: Register
+) -> list[dict[str, Any]]:
+    rows = []
+    geo_rejects = (
+        placed.rejects.groupby("source").size() if len(placed.rejects) else pd.Series(dtype=int)
+    )
+    clash_rejects = clash.groupby("source").size() if len(clash) else pd.Series(dtype=int)
+    placed_by = (
+        placed.assets.groupby("source").size() if len(placed.assets) else pd.Series(dtype=int)
+    )
+    for r in registers:
+        src = str(r.source)
+        rows.append(
+            {
+                "source": src,
+                "rows_in": r.rows_in,
+                "read_rejected": len(r.rejects),
+                "duplicate_across_registers": int(clash_rejects.get(src, 0)),
+                "geocode_rejected": int(geo_rejects.get(src, 0)),
+                "placed": int(placed_by.get(src, 0)),
+            }
+        )
+    for row in rows:
+        total = (
+            row["read_rejected"]
+            + row["duplicate_across_registers"]
+            + row["geocode_rejected"]
+            + row["placed"]
+        )
+        if total != row["rows_in"]:
+            msg = f"{row['source']}: row accounting broken in the bundle: {row}"
+            raise AssertionError(msg)
+    return rows
+
+
+def _resolve_postcodes(ctx: Context) -> None:
+    from assetmap.postcodes import PostcodeDirectory
+
+    value = ctx.config.postcodes
+    directory = (
+        PostcodeDirectory.default()
+        if value == "auto"
+        else PostcodeDirectory.from_path(ctx.config.resolve(value))
+    )
+    ctx.postcodes = directory
+    ctx.attribution.append(directory.attribution)
+    if getattr(directory, "is_extract", False):
+        ctx.skipped.append(
+            "full GB postcode directory not installed: the committed Code-Point Open extract "
+            "(Birmingham/Sandwell districts and Rutland) was used; run `make data` for all of GB"
+        )
+
+
+def _resolve_network(ctx: Context) -> None:
+    from assetmap._paths import data_dir
+    from assetmap.network import load_network
+
+    value = ctx.config.network
+    if value == "auto":
+        path = data_dir() / "networks" / f"{ctx.config.area}-{ctx.config.network_mode}.graphml"
+        if not path.exists():
+            ctx.skipped.append(
+                f"no street network installed for {ctx.config.area} ({path} is missing): links and "
+                "catchments are straight-line; run `assetmap data --network "
+                f"{ctx.config.area}` when online"
+            )
+            return
+    else:
+        path = ctx.config.resolve(value)
+    ctx.network = load_network(path, mode=ctx.config.network_mode, walk_kmh=ctx.config.walk_kmh)
+    ctx.attribution.append("Street network © OpenStreetMap contributors (ODbL 1.0)")
+
+
+def _resolve_rules(ctx: Context) -> None:
+    from assetmap import rules
+
+    value = ctx.config.rules
+    ctx.rules = (
+        rules.default() if value == "default" else rules.parse_rules(ctx.config.resolve(value))
+    )
+    if ctx.network is None:
+        ctx.rules = [r.straight_line() if hasattr(r, "straight_line") else r for r in ctx.rules]
+
+
+def _resolve_areas(ctx: Context) -> None:
+    from assetmap import areas
+
+    def attempt(name: str, loader: Callable[[], Any]) -> Any:
+        try:
+            return loader()
+        except AssetmapError as exc:
+            ctx.skipped.append(f"{name}: {exc}")
+            return None
+
+    cfg = ctx.config
+    ctx.lsoa = attempt(
+        "LSOA boundaries",
+        lambda: areas.load_lsoa(2011, path=None if cfg.lsoa == "auto" else cfg.resolve(cfg.lsoa)),
+    )
+    ctx.imd = attempt(
+        "IMD 2019", lambda: areas.load_imd(path=None if cfg.imd == "auto" else cfg.resolve(cfg.imd))
+    )
+    ctx.population = attempt(
+        "Census 2021 population",
+        lambda: areas.load_population(
+            path=None if cfg.population == "auto" else cfg.resolve(cfg.population)
+        ),
+    )
+    if ctx.lsoa is not None:
+        ctx.attribution.append(
+            "Boundaries: Source: Office for National Statistics licensed under the Open Government "
+            "Licence v.3.0. Contains OS data © Crown copyright and database right."
+        )
+    if ctx.imd is not None:
+        ctx.attribution.append("English Indices of Deprivation 2019, MHCLG (OGL v3.0)")
+    if ctx.population is not None:
+        ctx.attribution.append("Census 2021: Office for National Statistics (OGL v3.0)")
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
+    from assetmap import maps
+    from assetmap.maps import static
+
+    view = _map_view(ctx, spec)
+    html_path = staging / f"{spec.name}.html"
+    fmap = maps.map(
+        view["micro"],
+        view["macro"],
+        links=view["links"],
+        catchments=view["catchments"],
+        areas=view["cells"],
+        title=spec.title,
+        self_contained=True,
+        tiles=ctx.config.tiles,
+        attribution=tuple(ctx.attribution),
+    )
+    maps.save(fmap, html_path, self_contained=True)
+    static.save_png(
+        view["micro"],
+        view["macro"],
+        staging / f"{spec.name}.png",
+        links=view["links"],
+        catchments=view["catchments"],
+        areas=view["cells"],
+        title=spec.title,
+    )
+    ctx.figures[spec.name] = view["figures"]
+    return html_path
+
+
+def _map_view(ctx: Context, spec: MapConfig) -> dict[str, Any]:
+    """The subsets, links, catchments and aggregated cells one map shows."""
+    from assetmap.catchments import catchments
+    from assetmap.privacy import aggregate_personal
+
+    micro = ctx.micro
+    if spec.micro_categories:
+        micro = micro[micro["category"].isin(spec.micro_categories)]
+    macro = ctx.macro
+    if spec.macro_categories:
+        macro = macro[macro["category"].isin(spec.macro_categories)]
+    personal = micro[micro["personal"].astype(bool)]
+    public = micro[~micro["personal"].astype(bool)]
+    links = None
+    if spec.rules:
+        links = ctx.links.subset(rules=spec.rules) if hasattr(ctx.links, "subset") else ctx.links
+    bands = None
+    if spec.catchment_sites:
+        sites = macro.loc[macro.index.intersection(list(spec.catchment_sites))]
+        bands = catchments(
+            sites, network=ctx.network, minutes=spec.minutes, walk_kmh=ctx.config.walk_kmh
+        )
+    cells = None
+    if len(personal):
+        result = aggregate_personal(personal, areas=_lsoa_areas(ctx))
+        cells = result.cells
+        log_frame = result.disclosure_log.assign(map=spec.name)
+        ctx.disclosure.append(log_frame)
+    figures = {
+        "micro_assets": len(micro),
+        "public_points": len(public),
+        "personal_rows_aggregated": len(personal),
+        "sites": len(macro),
+    }
+    return {
+        "micro": public,
+        "macro": macro,
+        "links": links,
+        "catchments": bands,
+        "cells": cells,
+        "figures": figures,
+    }
+
+
+def _lsoa_areas(ctx: Context) -> gpd.GeoDataFrame | None:
+    return ctx.lsoa
+
+
+# --------------------------------------------------------------------------- data, index, manifest
+
+
+def _finish(ctx: Context, staging: Path, chosen: Sequence[MapConfig], started: float) -> None:
+    data = staging / "data"
+    data.mkdir(exist_ok=True)
+    public = ctx.micro[~ctx.micro["personal"].astype(bool)]
+    write_frame(_for_download(public), data / "micro_assets.geojson")
+    write_frame(_for_download(ctx.macro), data / "sites.geojson")
+    links_public = ctx.links.links[ctx.links.links["micro_id"].isin(public.index)]
+    write_csv(links_public, data / "links.csv")
+    published_rejects = ctx.rejects[~ctx.rejects["source"].astype(str).isin(ctx.personal_sources)]
+    write_csv(published_rejects[list(REJECT_COLUMNS)], data / "rejects.csv")
+    disclosure = (
+        pd.concat(ctx.disclosure, ignore_index=True)
+        if ctx.disclosure
+        else pd.DataFrame(columns=["map", "table", "row", "column", "rule", "published"])
+    )
+    write_csv(disclosure, staging / "disclosure-log.csv")
+    manifest = _manifest(ctx, chosen, disclosure, started)
+    with atomic_open(staging / "manifest.json", "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=True, default=str)
+        fh.write("\n")
+    with atomic_open(staging / "index.html", "w", encoding="utf-8") as fh:
+        fh.write(_index_html(ctx, manifest))
+
+
+def _for_download(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Drop contact columns and secondary geometries from a published layer."""
+    drop = [
+        c
+        for c in ("email", "phone", "footprint", "lat", "lon", "easting", "northing")
+        if c in frame
+    ]
+    out = frame.drop(columns=drop)
+    return gpd.GeoDataFrame(out, geometry=frame.geometry.name, crs=frame.crs)
+
+
+def _manifest(
+    ctx: Context, chosen: Sequence[MapConfig], disclosure: pd.DataFrame, started: float
+) -> dict[str, Any]:
+    rules_counts = disclosure["rule"].value_counts().to_dict() if len(disclosure) else {}
+    return {
+        "assetmap": __version__,
+        "built": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - started, 2),
+        "versions": {
+            name: _version(name)
+            for name in ("geopandas", "shapely", "pyproj", "pandas", "folium", "osmnx", "scipy")
+        },
+        "config": _relative(ctx.config.path, ctx.config),
+        "inputs_sha256": ctx.inputs,
+        "row_accounting": ctx.accounting,
+        "rejects_by_reason": ctx.rejects["reason_code"]
+        .astype(str)
+        .str.split(":")
+        .str[0]
+        .value_counts()
+        .to_dict(),
+        "links": {
+            "rows": len(ctx.links.links),
+            "within_reach": int(ctx.links.links["within_reach"].sum()),
+            "unreached": len(ctx.links.unreached),
+            "network": None if ctx.network is None else str(getattr(ctx.network, "source", "")),
+        },
+        "suppression": {"cells_logged": len(disclosure), "by_rule": rules_counts},
+        "maps": [
+            {
+                "name": m.name,
+                "title": m.title,
+                "description": m.description,
+                "figures": ctx.figures.get(m.name, {}),
+            }
+            for m in chosen
+        ],
+        "skipped": ctx.skipped,
+        "attribution": sorted(set(ctx.attribution)),
+    }
+
+
+def _index_html(ctx: Context, manifest: dict[str, Any]) -> str:
+    from assetmap.maps.safe import safe_text
+
+    items = []
+    for entry in manifest["maps"]:
+        figures = ", ".join(
+            f"{safe_text(k.replace('_', ' '))}: {v}" for k, v in entry["figures"].items()
+        )
+        items.append(
+            f'<li><a href="{safe_text(entry["name"])}.html">{safe_text(entry["title"])}</a>'
+            f"<p>{safe_text(entry['description'])}</p><p class=fig>{figures}</p>"
+            f'<p><a href="{safe_text(entry["name"])}.png">static image (PNG)</a></p></li>'
+        )
+    accounting = "".join(
+        f"<tr><td>{safe_text(Path(r['source']).name)}</td><td>{r['rows_in']}</td><td>{r['placed']}</td>"
+        f"<td>{r['read_rejected'] + r['duplicate_across_registers'] + r['geocode_rejected']}</td></tr>"
+        for r in manifest["row_accounting"]
+    )
+    skipped = "".join(f"<li>{safe_text(s)}</li>" for s in manifest["skipped"]) or "<li>nothing</li>"
+    attribution = "".join(f"<li>{safe_text(a)}</li>" for a in manifest["attribution"])
+    links = manifest["links"]
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{safe_text(ctx.config.title)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}}
+li{{margin-bottom:1rem}} .fig{{color:#555;font-size:.9rem}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.2rem .5rem;text-align:right}} td:first-child{{text-align:left}}</style>
+</head><body>
+<h1>{safe_text(ctx.config.title)}</h1>
+<p>{safe_text(ctx.config.description)}</p>
+<p>Links: {links["rows"]} ({links["within_reach"]} within reach); micro-assets without a link: {links["unreached"]}.
+Residents appear only as area counts (counts 1–7 shown as &lt;8, others rounded to 5).</p>
+<h2>Maps</h2><ul>{"".join(items)}</ul>
+<h2>Registers</h2><table><tr><th>register</th><th>rows</th><th>placed</th><th>rejected</th></tr>{accounting}</table>
+<p>Downloads: <a href="data/micro_assets.geojson">micro-assets (non-personal)</a>,
+<a href="data/sites.geojson">sites</a>, <a href="data/links.csv">links</a>,
+<a href="data/rejects.csv">rejected rows</a>, <a href="disclosure-log.csv">disclosure log</a>,
+<a href="manifest.json">manifest</a>.</p>
+<h2>Skipped</h2><ul>{skipped}</ul>
+<h2>Sources and attribution</h2><ul>{attribution}</ul>
+<p><small>Built by assetmap {safe_text(__version__)}.</small></p>
+</body></html>
+"""
+
+
+# --------------------------------------------------------------------------- safety
+
+
+def _privacy_gate(ctx: Context, staging: Path) -> None:
+    from assetmap.privacy import scan_for_personal
+
+    personal = ctx.micro[ctx.micro["personal"].astype(bool)]
+    hits = scan_for_personal(sorted(p for p in staging.rglob("*") if p.is_file()), personal)
+    if hits:
+        msg = "personal data found in the bundle, refusing to publish it:\n  " + "\n  ".join(
+            hits[:20]
+        )
+        raise AssetmapError(msg)
+
+
+def _staging_folder(out: Path, *, keep_previous: bool) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.parent / f".{out.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    if keep_previous and out.exists():
+        shutil.copytree(out, staging)
+    else:
+        staging.mkdir()
+    return staging
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Replace ``out`` by ``staging`` with two renames; the old bundle is removed last."""
+    old = out.parent / f".{out.name}.old-{os.getpid()}"
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(old)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _relative(path: Path, cfg: Config) -> str:
+    try:
+        return str(path.relative_to(cfg.path.parent))
+    except ValueError:
+        return str(path)
+
+
+def _version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def published_files(folder: Path) -> Iterable[Path]:
+    """Every file of a bundle (for scans and checksums)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file())
