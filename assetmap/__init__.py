@@ -39,6 +39,7 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 _LAZY: dict[str, str] = {
     "read_assets": "assetmap.registers",
     "sites": "assetmap.gazetteer",
+    "match_names": "assetmap.gazetteer",
     "geocode": "assetmap.geocode",
     "PostcodeDirectory": "assetmap.postcodes",
     "normalise_postcode": "assetmap.postcodes",
@@ -91,6 +92,7 @@ __all__ = [
     "link",
     "load_network",
     "map",
+    "match_names",
     "normalise_postcode",
     "read_assets",
     "sites",
