@@ -91,7 +91,8 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     data = frame.reset_index() if frame.index.name else frame
     if suffix == ".csv":
         if isinstance(data, gpd.GeoDataFrame):
-            data = pd.DataFrame(data.assign(**{data.geometry.name: data.geometry.to_wkt()}))
+            flat = _as_gdf(data)
+            data = pd.DataFrame(flat).assign(**{flat.geometry.name: flat.geometry.to_wkt()})
         data = data.apply(lambda s: s.map(_list_to_text) if s.dtype == object else s)
         write_csv(data, target)
         return
@@ -108,10 +109,18 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
 
 
 def _as_gdf(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    data = frame.apply(
-        lambda s: s.map(_list_to_text) if s.dtype == object and s.name != "geometry" else s
-    )
-    return data if isinstance(data, gpd.GeoDataFrame) else gpd.GeoDataFrame(data)
+    """One active geometry column; other geometry columns (e.g. ``footprint``) become WKT."""
+    data = frame.copy() if isinstance(frame, gpd.GeoDataFrame) else gpd.GeoDataFrame(frame)
+    active = data.geometry.name
+    for column in data.columns:
+        if column == active:
+            continue
+        series = data[column]
+        if isinstance(series.dtype, gpd.array.GeometryDtype):
+            data[column] = gpd.GeoSeries(series).to_wkt()
+        elif series.dtype == object:
+            data[column] = series.map(_list_to_text)
+    return data
 
 
 def _list_to_text(value: object) -> object:

@@ -420,9 +420,11 @@ def _map_view(ctx: Context, spec: MapConfig) -> dict[str, Any]:
             sites, network=ctx.network, minutes=spec.minutes, walk_kmh=ctx.config.walk_kmh
         )
     cells = None
+    personal_total = "0"
     if len(personal):
         result = aggregate_personal(personal, areas=_lsoa_areas(ctx))
         cells = result.cells
+        personal_total = str(result.totals.get("total", "0"))
         log_frame = result.disclosure_log.assign(map=spec.name)
         ctx.disclosure.append(log_frame)
     figures = {
@@ -576,8 +578,9 @@ Residents appear only as area counts (counts 1–7 shown as &lt;8, others rounde
 def _privacy_gate(ctx: Context, staging: Path) -> None:
     from assetmap.privacy import scan_for_personal
 
-    personal = ctx.micro[ctx.micro["personal"].astype(bool)]
-    hits = scan_for_personal(sorted(p for p in staging.rglob("*") if p.is_file()), personal)
+    # The whole frame goes in: values a public row shares (a resident at the library's
+    # postcode) are public, and the scanner needs the ``personal`` column to tell.
+    hits = scan_for_personal(published_files(staging), ctx.micro)
     if hits:
         msg = "personal data found in the bundle, refusing to publish it:\n  " + "\n  ".join(
             hits[:20]

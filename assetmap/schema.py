@@ -191,7 +191,7 @@ def make_rejects(rows: Iterable[Mapping[str, object]]) -> pd.DataFrame:
     for column in REJECT_COLUMNS:
         if column not in frame:
             frame[column] = None
-    bad = [c for c in frame["reason_code"].astype(str) if not is_reason_code(c)]
+    bad = [c for c in frame["reason_code"].astype(str).unique() if not is_reason_code(c)]
     if bad:
         msg = f"reason code {bad[0]!r} is not in assetmap.schema.REASON_CODES"
         raise ValueError(msg)
@@ -239,7 +239,8 @@ class Register:
         """Rejected rows counted by reason (parametrised codes grouped by their base)."""
         if self.rejects.empty:
             return pd.Series(dtype="int64", name="rows")
-        return self.rejects["reason_code"].map(reason_base).value_counts().rename("rows")
+        codes = self.rejects["reason_code"].astype(str)
+        return codes.str.split(":", n=1).str[0].value_counts().rename("rows")
 
     def _repr_html_(self) -> str:
         source = html.escape(self.source or "register")
