@@ -28,11 +28,19 @@ def atomic_open(
     try:
         with open(tmp, mode, **kwargs) as fh:  # type: ignore[call-overload]
             yield fh
+        _default_mode(tmp)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _default_mode(path: str | os.PathLike[str]) -> None:
+    """Give a temp file the mode a plain ``open()`` would have (mkstemp makes it 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def atomic_path(path: str | os.PathLike[str]) -> contextlib.AbstractContextManager[Path]:
@@ -49,6 +57,8 @@ def atomic_path(path: str | os.PathLike[str]) -> contextlib.AbstractContextManag
         os.unlink(tmp)
         try:
             yield Path(tmp)
+            if Path(tmp).is_file():
+                _default_mode(tmp)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -98,7 +108,7 @@ def write_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
         return
     with atomic_path(target) as tmp:
         if suffix in {".geojson", ".json"}:
-            _as_gdf(data).to_file(tmp, driver="GeoJSON")
+            _as_gdf(data).to_file(tmp, driver="GeoJSON", layer=target.stem)
         elif suffix == ".gpkg":
             _as_gdf(data).to_file(tmp, driver="GPKG", layer=target.stem)
         elif suffix == ".parquet":

@@ -57,3 +57,13 @@ def test_write_frame_with_list_and_footprint_columns(tmp_path: Path, suffix: str
     if suffix != ".parquet":
         assert back["tags"].iloc[0] == "x;y"
         assert str(back["footprint"].iloc[0]).startswith("POLYGON")
+
+
+def test_outputs_are_readable_like_plain_files_and_geojson_named_after_the_file(
+    tmp_path: Path,
+) -> None:
+    frame = gpd.GeoDataFrame({"name": ["a"]}, geometry=[Point(-1.9, 52.5)], crs="EPSG:4326")
+    path = tmp_path / "sites.geojson"
+    write_frame(frame, path)
+    assert path.stat().st_mode & 0o044 == 0o044
+    assert '"name": "sites"' in path.read_text()
