@@ -128,7 +128,7 @@ def build(
         raise
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     for line in ctx.skipped:
-        log.warning("skipped: %s", line)
+        log.debug("skipped: %s", line)
     return BuildResult(
         output=out,
         maps=tuple(out / p.name for p in written),

@@ -43,9 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"assetmap {__version__}")
     noise = parser.add_mutually_exclusive_group()
-    noise.add_argument(
-        "-v", "--verbose", action="count", default=0, help="say more (repeat for debug)"
-    )
+    noise.add_argument("-v", "--verbose", action="count", default=0, help="show debug detail")
     noise.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands = []
@@ -64,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``assetmap`` command."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s")
+    # Libraries (pyogrio, osmnx, distributed) stay at WARNING; assetmap says what it does.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    ours = logging.WARNING if args.quiet else (logging.DEBUG if args.verbose else logging.INFO)
+    logging.getLogger("assetmap").setLevel(ours)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
