@@ -52,6 +52,12 @@ _LAZY: dict[str, str] = {
     "map": "assetmap.maps",
     "build": "assetmap.bundle",
     "compare": "assetmap.access",
+    "score": "assetmap.access",
+    "scenario": "assetmap.access",
+    "Comparison": "assetmap.access",
+    "area_table": "assetmap.equity",
+    "gaps": "assetmap.equity",
+    "residents_within": "assetmap.equity",
 }
 _SUBMODULES = (
     "schema",
@@ -65,7 +71,9 @@ _SUBMODULES = (
     "catchments",
     "areas",
     "access",
+    "equity",
     "privacy",
+    "datasets",
     "maps",
     "bundle",
     "config",
@@ -74,6 +82,7 @@ _SUBMODULES = (
 
 __all__ = [
     "AssetmapError",
+    "Comparison",
     "CRSError",
     "ConfigError",
     "DataError",
@@ -86,9 +95,11 @@ __all__ = [
     "RegisterError",
     "StreetNetwork",
     "__version__",
+    "area_table",
     "build",
     "catchments",
     "compare",
+    "gaps",
     "geocode",
     "link",
     "load_network",
@@ -97,6 +108,9 @@ __all__ = [
     "membership",
     "normalise_postcode",
     "read_assets",
+    "residents_within",
+    "scenario",
+    "score",
     "sites",
 ]
 
