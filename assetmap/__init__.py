@@ -82,8 +82,8 @@ _SUBMODULES = (
 
 __all__ = [
     "AssetmapError",
-    "Comparison",
     "CRSError",
+    "Comparison",
     "ConfigError",
     "DataError",
     "GeocodeError",

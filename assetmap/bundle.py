@@ -246,7 +246,7 @@ def _concat_registers(registers: Sequence[Register]) -> tuple[gpd.GeoDataFrame, 
 def _accounting(
     registers: Sequence[Register], clash: pd.DataFrame, placed: Register
 ) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     geo_rejects = (
         placed.rejects.groupby("source").size() if len(placed.rejects) else pd.Series(dtype=int)
     )
@@ -377,7 +377,7 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
         view["macro"],
         links=view["links"],
         catchments=view["catchments"],
-        areas=view["cells"],
+        areas=view["areas"],
         title=spec.title,
         self_contained=True,
         tiles=ctx.config.tiles,
@@ -390,17 +390,36 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
         staging / f"{spec.name}.png",
         links=view["links"],
         catchments=view["catchments"],
-        areas=view["cells"],
+        areas=view["areas"],
         title=spec.title,
     )
-    ctx.figures[spec.name] = view["figures"]
+    if not isinstance(fmap, maps.AssetMap):  # pragma: no cover - map() always builds one
+        msg = f"map {spec.name!r}: expected an AssetMap, got {type(fmap).__name__}"
+        raise TypeError(msg)
+    content = fmap.content
+    if content is None:  # pragma: no cover - set when the map is built
+        msg = f"map {spec.name!r} has no content"
+        raise TypeError(msg)
+    log_frame = content.disclosure_log
+    if len(log_frame):
+        ctx.disclosure.append(log_frame.assign(map=spec.name))
+    totals = getattr(content.privacy, "totals", None)
+    ctx.figures[spec.name] = {
+        "assets_shown": len(content.micro),
+        "residents_in_area_counts": str(totals.get("total", "0")) if totals is not None else "0",
+        "sites": len(content.macro),
+        "links_drawn": len(content.links),
+    }
     return html_path
 
 
 def _map_view(ctx: Context, spec: MapConfig) -> dict[str, Any]:
-    """The subsets, links, catchments and aggregated cells one map shows."""
+    """The subsets, links and catchments one map shows.
+
+    Personal rows are handed to the map builder, which only ever publishes them as
+    suppressed counts per area (LSOA when installed, else H3) and per site.
+    """
     from assetmap.catchments import catchments
-    from assetmap.privacy import aggregate_personal
 
     micro = ctx.micro
     if spec.micro_categories:
@@ -408,43 +427,36 @@ def _map_view(ctx: Context, spec: MapConfig) -> dict[str, Any]:
     macro = ctx.macro
     if spec.macro_categories:
         macro = macro[macro["category"].isin(spec.macro_categories)]
-    personal = micro[micro["personal"].astype(bool)]
-    public = micro[~micro["personal"].astype(bool)]
-    links = None
-    if spec.rules:
-        links = ctx.links.subset(rules=spec.rules) if hasattr(ctx.links, "subset") else ctx.links
+    links = ctx.links.subset(rules=spec.rules) if spec.rules else None
     bands = None
     if spec.catchment_sites:
         sites = macro.loc[macro.index.intersection(list(spec.catchment_sites))]
         bands = catchments(
             sites, network=ctx.network, minutes=spec.minutes, walk_kmh=ctx.config.walk_kmh
         )
-    cells = None
-    personal_total = "0"
-    if len(personal):
-        result = aggregate_personal(personal, areas=_lsoa_areas(ctx))
-        cells = result.cells
-        personal_total = str(result.totals.get("total", "0"))
-        log_frame = result.disclosure_log.assign(map=spec.name)
-        ctx.disclosure.append(log_frame)
-    figures = {
-        "micro_assets": len(micro),
-        "public_points": len(public),
-        "personal_rows_aggregated": len(personal),
-        "sites": len(macro),
-    }
     return {
-        "micro": public,
+        "micro": micro,
         "macro": macro,
         "links": links,
         "catchments": bands,
-        "cells": cells,
-        "figures": figures,
+        "areas": _areas_near(ctx.lsoa, micro, macro),
     }
 
 
-def _lsoa_areas(ctx: Context) -> gpd.GeoDataFrame | None:
-    return ctx.lsoa
+def _areas_near(
+    areas: gpd.GeoDataFrame | None, *frames: gpd.GeoDataFrame
+) -> gpd.GeoDataFrame | None:
+    """The LSOAs around the assets (1 km margin), as ``area_id``/``area_name`` polygons."""
+    if areas is None:
+        return None
+    placed = pd.concat([f.geometry for f in frames if len(f)])
+    minx, miny, maxx, maxy = gpd.GeoSeries(placed, crs=CRS_WGS84).to_crs(27700).total_bounds
+    bbox = gpd.GeoSeries.from_xy([minx - 1000, maxx + 1000], [miny - 1000, maxy + 1000], crs=27700)
+    lo, hi = bbox.to_crs(areas.crs)
+    near = areas.cx[lo.x : hi.x, lo.y : hi.y]
+    return near.rename(columns={"lsoa_code": "area_id", "lsoa_name": "area_name"})[
+        ["area_id", "area_name", near.geometry.name]
+    ]
 
 
 # --------------------------------------------------------------------------- data, index, manifest

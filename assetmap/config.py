@@ -6,6 +6,7 @@ Parsed with the standard library's ``tomllib``; unknown keys and bad values are
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -99,7 +100,7 @@ class Config:
         return path if path.is_absolute() else (self.path.parent / path)
 
 
-def load(path: str | Path) -> Config:
+def load(path: str | os.PathLike[str]) -> Config:
     """Read and validate an ``assetmap.toml``.
 
     Raises
