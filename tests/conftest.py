@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,3 +50,38 @@ def _isolated_cache(
     cache = tmp_path_factory.getbasetemp() / "assetmap-cache"
     cache.mkdir(exist_ok=True)
     monkeypatch.setenv("ASSETMAP_CACHE_DIR", str(cache))
+
+
+CHROMIUM = os.environ.get("ASSETMAP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+        if _in_ci():
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # pragma: no cover - playwright is a dev dependency
+        if _in_ci():
+            pytest.fail(f"playwright is not installed: {exc}")
+        pytest.skip(f"playwright is not installed: {exc}")
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

@@ -6,9 +6,6 @@ Needs Debian's ``chromium`` (``apt-get install chromium``); Playwright drives it
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,16 +19,6 @@ from assetmap import maps
 pytestmark = pytest.mark.browser
 
 FIXTURES = Path(__file__).parent / "fixtures" / "maps"
-CHROMIUM = os.environ.get("ASSETMAP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 PAYLOADS = {
     "x-01": '<img src=x onerror="window.__xss=1">',
     "x-02": "</script><script>window.__xss=2</script>",
@@ -42,29 +29,6 @@ PAYLOADS = {
 }
 CATEGORY_PAYLOAD = '<img src=x onerror="window.__xss=9">'
 TITLE_PAYLOAD = '</title><img src=x onerror="window.__xss=12">{{ 6*7 }}'
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
-        reason = f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-        if _in_ci():
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:  # pragma: no cover - playwright is a dev dependency
-        if _in_ci():
-            pytest.fail(f"playwright is not installed: {exc}")
-        pytest.skip(f"playwright is not installed: {exc}")
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @dataclass
