@@ -26,6 +26,7 @@ test: install
 ## The map bundle from assetmap.toml (offline, committed demo data; real data after make data)
 maps: install
 	$(VENV)/bin/assetmap build assetmap.toml -o dist/maps
+	$(VENV)/bin/assetmap build rutland.toml -o dist/rutland
 
 ## Benchmarks against peers in one run -> bench/results.json (BENCH_QUICK=1 for a small sample)
 bench: install

@@ -313,6 +313,12 @@ def _resolve_network(ctx: Context) -> None:
             return
     else:
         path = ctx.config.resolve(value)
+        if not path.exists():
+            ctx.skipped.append(
+                f"street network {path} is not installed: links and catchments are straight-line; "
+                "run `make data`"
+            )
+            return
     ctx.network = load_network(path, mode=ctx.config.network_mode, walk_kmh=ctx.config.walk_kmh)
     ctx.attribution.append("Street network © OpenStreetMap contributors (ODbL 1.0)")
 
@@ -352,11 +358,6 @@ def _resolve_areas(ctx: Context) -> None:
             path=None if cfg.population == "auto" else cfg.resolve(cfg.population)
         ),
     )
-    if ctx.lsoa is not None:
-        ctx.attribution.append(
-            "Boundaries: Source: Office for National Statistics licensed under the Open Government "
-            "Licence v.3.0. Contains OS data © Crown copyright and database right."
-        )
     if ctx.imd is not None:
         ctx.attribution.append("English Indices of Deprivation 2019, MHCLG (OGL v3.0)")
     if ctx.population is not None:
@@ -454,6 +455,8 @@ def _areas_near(
     bbox = gpd.GeoSeries.from_xy([minx - 1000, maxx + 1000], [miny - 1000, maxy + 1000], crs=27700)
     lo, hi = bbox.to_crs(areas.crs)
     near = areas.cx[lo.x : hi.x, lo.y : hi.y]
+    if near.empty:
+        return None
     return near.rename(columns={"lsoa_code": "area_id", "lsoa_name": "area_name"})[
         ["area_id", "area_name", near.geometry.name]
     ]

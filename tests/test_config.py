@@ -90,3 +90,10 @@ def test_errors_name_file_key_and_allowed(tmp_path: Path, text: str, fragment: s
 def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="assetmap init"):
         load(tmp_path / "nope.toml")
+
+
+def test_rutland_config_is_valid() -> None:
+    config = load(ROOT / "rutland.toml")
+    assert config.area == "rutland"
+    assert config.resolve(config.network).name == "rutland-2022-07-20.osm.pbf"
+    assert config.resolve(config.rules).exists()
