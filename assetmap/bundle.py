@@ -297,28 +297,35 @@ def _resolve_postcodes(ctx: Context) -> None:
         )
 
 
+#: Open-data street networks that ``assetmap data`` installs, by gazetteer area.
+AREA_NETWORKS = {"rutland": "osm-rutland"}
+
+
 def _resolve_network(ctx: Context) -> None:
+    """``auto``: a downloaded network of the area, else an installed open-data extract."""
+    from assetmap import datasets
     from assetmap._paths import data_dir
     from assetmap.network import load_network
 
-    value = ctx.config.network
+    value, area = ctx.config.network, ctx.config.area
     if value == "auto":
-        path = data_dir() / "networks" / f"{ctx.config.area}-{ctx.config.network_mode}.graphml"
-        if not path.exists():
-            ctx.skipped.append(
-                f"no street network installed for {ctx.config.area} ({path} is missing): links and "
-                "catchments are straight-line; run `assetmap data --network "
-                f"{ctx.config.area}` when online"
-            )
-            return
+        candidates = [data_dir() / "networks" / f"{area}-{ctx.config.network_mode}.graphml"]
+        if area in AREA_NETWORKS:
+            candidates.append(datasets.path_of(AREA_NETWORKS[area]))
+        path = next((p for p in candidates if p.exists()), candidates[0])
+        how = (
+            "run `make data`"
+            if area in AREA_NETWORKS
+            else f"run `assetmap data --network {area}` when online"
+        )
     else:
-        path = ctx.config.resolve(value)
-        if not path.exists():
-            ctx.skipped.append(
-                f"street network {path} is not installed: links and catchments are straight-line; "
-                "run `make data`"
-            )
-            return
+        path, how = ctx.config.resolve(value), "check [network] path"
+    if not path.exists():
+        ctx.skipped.append(
+            f"no street network installed for {area} ({path} is missing): links and catchments "
+            f"are straight-line; {how}"
+        )
+        return
     ctx.network = load_network(path, mode=ctx.config.network_mode, walk_kmh=ctx.config.walk_kmh)
     ctx.attribution.append("Street network © OpenStreetMap contributors (ODbL 1.0)")
 

@@ -187,3 +187,23 @@ def test_bundle_with_real_data_counts_residents_by_lsoa(
     assert len(by_area) > 0
     assert by_area["row"].str.match(r"^E0\d{7}$|^total$").all()
     assert any("Office for National Statistics" in a for a in result.manifest["attribution"])
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_rutland_bundle_walks_on_the_real_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = real_data("osm_rutland/rutland-2022-07-20.osm.pbf").parents[1]
+    external = tmp_path / "external"
+    datasets.install(["osm-rutland"], dest=external, mirror=mirror)
+    monkeypatch.setenv("ASSETMAP_DATA_DIR", str(external))
+    result = bundle.build(ROOT / "rutland.toml", output=tmp_path / "rutland")
+    assert not any("street network" in s for s in result.skipped)
+    links = pd.read_csv(tmp_path / "rutland/data/links.csv")
+    to_hospital = links[links["rule"] == "assets-to-hospital-on-foot"]
+    walked = to_hospital[to_hospital["mode"] == "walk"]
+    assert len(walked) > 0 and walked["minutes"].notna().all()
+    assert (walked.loc[walked["within_reach"], "minutes"] <= 30).all()
+    assert result.manifest["links"]["network"].endswith("rutland-2022-07-20.osm.pbf")
+    assert any("OpenStreetMap" in a for a in result.manifest["attribution"])

@@ -95,5 +95,5 @@ def test_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
 def test_rutland_config_is_valid() -> None:
     config = load(ROOT / "rutland.toml")
     assert config.area == "rutland"
-    assert config.resolve(config.network).name == "rutland-2022-07-20.osm.pbf"
+    assert config.network == "auto"
     assert config.resolve(config.rules).exists()
