@@ -389,7 +389,7 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
         title=spec.title,
         self_contained=True,
         tiles=ctx.config.tiles,
-        attribution=tuple(ctx.attribution),
+        attribution=_map_attribution(ctx, spec),
     )
     maps.save(fmap, html_path, self_contained=True)
     static.save_png(
@@ -419,6 +419,14 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
         "links_drawn": len(content.links),
     }
     return html_path
+
+
+def _map_attribution(ctx: Context, spec: MapConfig) -> tuple[str, ...]:
+    """Sources the map builder cannot see for itself (it credits postcodes, sites, areas)."""
+    extra = [a for a in ctx.attribution if "OpenStreetMap" in a and ctx.network is not None]
+    if spec.kind == "equity":
+        extra += [a for a in ctx.attribution if "Deprivation" in a or "Census" in a]
+    return tuple(extra)
 
 
 def _map_view(ctx: Context, spec: MapConfig) -> dict[str, Any]:
