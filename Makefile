@@ -36,6 +36,7 @@ lint: install
 	$(VENV)/bin/ruff check assetmap tests scripts
 	$(VENV)/bin/ruff format --check assetmap tests scripts
 	$(VENV)/bin/mypy
+	$(PY) scripts/strip_notebooks.py --check
 
 clean:
 	rm -rf $(VENV) dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis data/cache bench/work

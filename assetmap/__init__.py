@@ -15,6 +15,8 @@ Heavy modules are imported on first use, so ``import assetmap`` stays fast.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
@@ -132,3 +134,20 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(__all__) | set(_SUBMODULES))
+
+
+class _Package(types.ModuleType):
+    """The package module: a public function keeps its name over a submodule of that name.
+
+    ``assetmap.geocode`` and ``assetmap.catchments`` are functions *and* modules. Importing
+    the submodule makes Python set the package attribute to the module; this keeps the
+    function there instead (the module stays in ``sys.modules``).
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _LAZY and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

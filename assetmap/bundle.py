@@ -489,6 +489,9 @@ def _finish(ctx: Context, staging: Path, chosen: Sequence[MapConfig], started: f
     links_public = ctx.links.links[ctx.links.links["micro_id"].isin(public.index)]
     write_csv(links_public, data / "links.csv")
     published_rejects = ctx.rejects[~ctx.rejects["source"].astype(str).isin(ctx.personal_sources)]
+    published_rejects = published_rejects.assign(
+        source=published_rejects["source"].map(lambda p: _relative(Path(str(p)), ctx.config))
+    )
     write_csv(published_rejects[list(REJECT_COLUMNS)], data / "rejects.csv")
     disclosure = (
         pd.concat(ctx.disclosure, ignore_index=True)
@@ -529,7 +532,9 @@ def _manifest(
         },
         "config": _relative(ctx.config.path, ctx.config),
         "inputs_sha256": ctx.inputs,
-        "row_accounting": ctx.accounting,
+        "row_accounting": [
+            {**row, "source": _relative(Path(row["source"]), ctx.config)} for row in ctx.accounting
+        ],
         "rejects_by_reason": ctx.rejects["reason_code"]
         .astype(str)
         .str.split(":")
