@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -66,6 +67,15 @@ def atomic_path(path: str | os.PathLike[str]) -> contextlib.AbstractContextManag
             raise
 
     return _ctx()
+
+
+def sha256_of(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks (cache keys, manifests, downloads)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk_bytes), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:

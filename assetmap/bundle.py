@@ -9,7 +9,6 @@ the build.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -27,7 +26,7 @@ import pandas as pd
 
 from assetmap import __version__
 from assetmap._errors import AssetmapError
-from assetmap._io import atomic_open, write_csv, write_frame
+from assetmap._io import atomic_open, sha256_of, write_csv, write_frame
 from assetmap.config import Config, MapConfig, load
 from assetmap.schema import CRS_WGS84, REJECT_COLUMNS, Register, make_rejects
 
@@ -178,7 +177,7 @@ def _prepare(cfg: Config) -> Context:
                 reg.path, kind=reg.kind, columns=dict(reg.columns) or None, category=reg.category
             )
         )
-        inputs[_relative(reg.path, cfg)] = _sha256(reg.path)
+        inputs[_relative(reg.path, cfg)] = sha256_of(reg.path)
     assets, clash_rejects = _concat_registers(registers)
     personal_sources = {
         str(r.source)
@@ -642,10 +641,6 @@ def _swap_in(staging: Path, out: Path) -> None:
     os.replace(staging, out)
     with contextlib.suppress(FileNotFoundError):
         shutil.rmtree(old)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _relative(path: Path, cfg: Config) -> str:

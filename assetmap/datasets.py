@@ -7,7 +7,6 @@ Downloads go to ``*.part`` files and are renamed only when complete (RELIABILITY
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from assetmap._errors import DataError
-from assetmap._io import atomic_open
+from assetmap._io import atomic_open, sha256_of
 from assetmap._paths import data_dir, mirror_dir
 
 log = logging.getLogger(__name__)
@@ -175,15 +174,6 @@ def path_of(key: str, *, root: Path | None = None) -> Path:
     """Where dataset ``key`` lives once installed (whether or not it is there yet)."""
     (dataset,) = by_key([key])
     return (root or data_dir()) / dataset.relpath
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

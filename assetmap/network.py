@@ -28,7 +28,7 @@ from scipy.spatial import cKDTree
 
 from assetmap import _osm
 from assetmap._errors import NetworkError
-from assetmap._io import atomic_open
+from assetmap._io import atomic_open, sha256_of
 
 # The download is OSM I/O and lives with the readers; it is public here.
 from assetmap._osm import GREATER_ICKNIELD_BBOX, download_network
@@ -670,15 +670,6 @@ def _xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         msg = f"x has {px.size} values but y has {py.size}"
         raise NetworkError(msg)
     return px, py
-
-
-def sha256_of(path: str | os.PathLike[str], *, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk_bytes), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------- from osmnx graphs

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import io
 import itertools
 import json
@@ -38,7 +37,7 @@ import pyarrow.parquet as pq
 
 from assetmap import _paths
 from assetmap._errors import DataError, GeocodeError
-from assetmap._io import atomic_path
+from assetmap._io import atomic_path, sha256_of
 
 __all__ = [
     "BS7666_PATTERN",
@@ -79,7 +78,8 @@ _KEY_MIX: Final = np.uint64(0x9E3779B97F4A7C15)
 
 _INDEX_FORMAT: Final = 2
 _META_KEY: Final = b"assetmap.postcodes"
-_CODEPOINT_COLUMNS: Final = (
+#: Column order of the Code-Point Open CSVs (Doc/Code-Point_Open_Column_Headers.csv).
+CODEPOINT_COLUMNS: Final = (
     "Postcode",
     "Positional_quality_indicator",
     "Eastings",
@@ -566,7 +566,7 @@ class PostcodeDirectory:
             raise GeocodeError(msg)
         if source_path.suffix.lower() == ".parquet":
             return cls(_read_index(source_path), path=source_path)
-        digest = _sha256(source_path)
+        digest = sha256_of(source_path)
         folder = cache_dir if cache_dir is not None else _paths.cache_dir() / "postcodes"
         cached = Path(folder) / f"{digest[:32]}-v{_INDEX_FORMAT}.parquet"
         if cached.is_file():
@@ -736,14 +736,6 @@ class PostcodeDirectory:
 
 
 # --------------------------------------------------------------------------- index I/O
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_index(path: Path, *, expect_sha256: str | None = None) -> pa.Table:
@@ -992,7 +984,7 @@ def _read_codepoint_zip(path: Path, *, progress: bool) -> dict[str, Any]:
         headers = _zip_text(archive, "Doc/Code-Point_Open_Column_Headers.csv")
         metadata = _zip_text(archive, "Doc/metadata.txt")
     rows = [r for r in csv.reader(io.StringIO(headers)) if r]
-    names = _codepoint_names(rows[-1]) if rows else list(_CODEPOINT_COLUMNS)
+    names = _codepoint_names(rows[-1]) if rows else list(CODEPOINT_COLUMNS)
     bar = _progress_bar(len(entries), "Code-Point Open area files", enabled=progress)
 
     def read_areas(chunk: list[str]) -> list[tuple[str, pa.Table]]:
@@ -1053,10 +1045,10 @@ def _check_area_counts(path: Path, entries: list[str], counts: list[int], metada
 def _read_codepoint_csv(path: Path) -> dict[str, Any]:
     header = _first_row(path)
     has_header = header[0].strip().lower() in {"postcode", "pc"}
-    names = _codepoint_names(header) if has_header else list(_CODEPOINT_COLUMNS)
+    names = _codepoint_names(header) if has_header else list(CODEPOINT_COLUMNS)
     if not has_header and len(header) != len(names):
-        names = [*_CODEPOINT_COLUMNS[: len(header)]] + [
-            f"column_{i}" for i in range(len(_CODEPOINT_COLUMNS), len(header))
+        names = [*CODEPOINT_COLUMNS[: len(header)]] + [
+            f"column_{i}" for i in range(len(CODEPOINT_COLUMNS), len(header))
         ]
     try:
         table = _parse_codepoint(path.read_bytes(), names, skip_rows=int(has_header))
@@ -1067,7 +1059,7 @@ def _read_codepoint_csv(path: Path) -> dict[str, Any]:
 
 
 def _parse_codepoint(raw: bytes, names: Sequence[str], *, skip_rows: int) -> pa.Table:
-    wanted = _CODEPOINT_COLUMNS[:4]
+    wanted = CODEPOINT_COLUMNS[:4]
     missing = [c for c in wanted if c not in names]
     if missing:
         msg = f"Code-Point Open columns {missing} not found among {list(names)}"

@@ -17,22 +17,10 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from assetmap.postcodes import PostcodeDirectory
+from assetmap.postcodes import CODEPOINT_COLUMNS, PostcodeDirectory
 from bench._common import record, timed
 
 ZIP = Path("codepoint_gb") / "codepo_gb.zip"
-COLUMNS = [
-    "Postcode",
-    "Positional_quality_indicator",
-    "Eastings",
-    "Northings",
-    "Country_code",
-    "NHS_regional_HA_code",
-    "NHS_HA_code",
-    "Admin_county_code",
-    "Admin_district_code",
-    "Admin_ward_code",
-]
 SEED = 20261125
 MALFORMED_SHARE = 0.05
 T = TypeVar("T")
@@ -75,7 +63,12 @@ def read_csv_per_area(path: Path) -> pd.DataFrame:
     with zipfile.ZipFile(path) as archive:
         names = sorted(n for n in archive.namelist() if n.startswith("Data/CSV/"))
         frames = [
-            pd.read_csv(archive.open(name), header=None, names=COLUMNS, dtype={"Postcode": str})
+            pd.read_csv(
+                archive.open(name),
+                header=None,
+                names=list(CODEPOINT_COLUMNS),
+                dtype={"Postcode": str},
+            )
             for name in names
         ]
     return pd.concat(frames, ignore_index=True)

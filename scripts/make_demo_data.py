@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
+from assetmap.postcodes import CODEPOINT_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "data" / "demo"
 DEFAULT_EXTRACT = ROOT / "assetmap" / "data" / "postcodes" / "codepoint_extract.csv"
@@ -55,18 +57,6 @@ HEADER = (
     "website",
     "email",
     "phone",
-)
-CODEPOINT_COLUMNS = (
-    "Postcode",
-    "Positional_quality_indicator",
-    "Eastings",
-    "Northings",
-    "Country_code",
-    "NHS_regional_HA_code",
-    "NHS_HA_code",
-    "Admin_county_code",
-    "Admin_district_code",
-    "Admin_ward_code",
 )
 #: Postcode districts the Greater Icknield registers draw from.
 GI_DISTRICTS = ("B1", "B3", "B16", "B18", "B66", "B67")

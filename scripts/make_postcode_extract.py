@@ -33,23 +33,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from assetmap.postcodes import CODEPOINT_COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "assetmap" / "data" / "postcodes"
 EXTRACT_NAME = "codepoint_extract.csv"
 
-#: Code-Point Open column order (Doc/Code-Point_Open_Column_Headers.csv).
-COLUMNS = (
-    "Postcode",
-    "Positional_quality_indicator",
-    "Eastings",
-    "Northings",
-    "Country_code",
-    "NHS_regional_HA_code",
-    "NHS_HA_code",
-    "Admin_county_code",
-    "Admin_district_code",
-    "Admin_ward_code",
-)
 #: Whole postcode districts taken from each area file.
 WHOLE_DISTRICTS: dict[str, tuple[str, ...]] = {
     "b": ("B1", "B3", "B16", "B18", "B66", "B67", "B68", "B69", "B70", "B71"),
@@ -92,7 +81,7 @@ def select_lines(raw: bytes, *, whole: tuple[str, ...], rutland_only: tuple[str,
     frame = pd.read_csv(
         io.BytesIO(raw),
         header=None,
-        names=list(COLUMNS),
+        names=list(CODEPOINT_COLUMNS),
         dtype=str,
         keep_default_na=False,
         encoding="ascii",
@@ -151,7 +140,7 @@ def build(zip_path: Path, out_dir: Path) -> dict[str, int]:
     if len(data) >= MAX_BYTES:
         msg = f"extract is {len(data)} bytes; it must stay under {MAX_BYTES} bytes to be committed"
         raise ValueError(msg)
-    frame = pd.read_csv(io.BytesIO(data), header=None, names=list(COLUMNS), dtype=str)
+    frame = pd.read_csv(io.BytesIO(data), header=None, names=list(CODEPOINT_COLUMNS), dtype=str)
     districts = frame["Postcode"].str.split(" ", n=1).str[0]
     tally = districts.value_counts()
     counts = {str(k): int(tally[k]) for k in sorted(tally.index, key=_district_order)}
@@ -204,7 +193,7 @@ install the whole of Code-Point Open (`make data`).
 - **Product:** {product}, dataset version **{version}** (copyright date {copyright_date}),
   from the zip's `Doc/metadata.txt`.
 - **Layout:** the publisher's own CSV layout, unchanged: no header row; 10 columns
-  `{", ".join(COLUMNS)}`; text fields double-quoted. Every line is copied byte for byte from
+  `{", ".join(CODEPOINT_COLUMNS)}`; text fields double-quoted. Every line is copied byte for byte from
   `Data/CSV/<area>.csv`, in the publisher's order, so the same reader handles both.
   Eastings/northings are British National Grid (EPSG:27700), metres.
 - **Selection:** all units in districts B1, B3, B16, B18, B66, B67, B68, B69, B70, B71 and
