@@ -15,7 +15,7 @@ import html
 import os
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,6 +31,7 @@ from assetmap._errors import CRSError
 from assetmap._io import atomic_open
 from assetmap.maps import layers as lay
 from assetmap.maps.assets import apply_asset_policy
+from assetmap.maps.choropleth import ChoroplethLayer, draw_choropleth, prepare_choropleth
 from assetmap.maps.legend import (
     Legend,
     LegendSection,
@@ -557,6 +558,7 @@ def map(
     attribution: Iterable[str] = (),
     max_markers: int = 1000,
     link_limit: int = 2000,
+    choropleths: Sequence[Mapping[str, Any]] = (),
 ) -> folium.Map:
     """Map micro-assets, macro-assets, their links and catchments on one Leaflet page.
 
@@ -590,6 +592,11 @@ def map(
         Above this many points a layer is drawn on canvas without hover tooltips.
     link_limit
         Most link lines drawn (within reach first, then by score).
+    choropleths
+        Area layers filled by class of a numeric column (equity maps): each a dict of
+        :func:`assetmap.maps.choropleth.add_choropleth` keyword arguments, with ``areas``,
+        ``column`` and ``label``. Drawn under everything else, in order, each with its
+        legend section.
 
     Returns
     -------
@@ -597,6 +604,7 @@ def map(
         An :class:`AssetMap`; ``.disclosure_log`` lists every published personal count.
     """
     _check_options(tiles, max_markers, link_limit)
+    prepared = _prepare_choropleths(choropleths)
     content = prepare_content(
         micro, macro, links=links, catchments=catchments, areas=areas, link_limit=link_limit
     )
@@ -613,7 +621,7 @@ def map(
     sizes = [int((content.micro["category"].astype("str") == c).sum()) for c in micro_cats]
     sizes += [int((content.macro["category"].astype("str") == c).sum()) for c in macro_cats]
     big = any(n > max_markers for n in sizes)
-    bounds = _bounds(content)
+    bounds = _bounds(content, [p.choropleth.areas for p in prepared])
     if bounds is None:  # nothing to draw: Great Britain
         centre, zoom = [54.0, -2.5], 6
     else:
@@ -651,6 +659,9 @@ def map(
     if basemap is not None:
         _draw_basemap(m, basemap)
         attribution_items.append(ATTRIBUTION["network"])
+    choropleth_sections = [draw_choropleth(m, layer) for layer in prepared]
+    if prepared and "boundaries" not in content.sources:
+        attribution_items.append(ATTRIBUTION["boundaries"])
     if content.areas is not None:
         sections.append(lay.draw_areas(m, content.areas))
     if content.privacy is not None:
@@ -675,6 +686,7 @@ def map(
         group, entry = lay.draw_micro(m, category, rows, content, max_markers=max_markers)
         point_groups.append(group)
         micro_entries.append(entry)
+    sections[:0] = choropleth_sections
     if macro_entries:
         sections.insert(0, LegendSection("Macro-assets", tuple(macro_entries)))
     if micro_entries:
@@ -703,6 +715,14 @@ def map(
     return m
 
 
+def _prepare_choropleths(specs: Sequence[Mapping[str, Any]]) -> list[ChoroplethLayer]:
+    """Classify every choropleth spec before drawing anything (errors name ``choropleths[i]``)."""
+    if isinstance(specs, Mapping | str):
+        msg = "choropleths must be a list of dicts (one per layer), e.g. [{'areas': …, 'column': …, 'label': …}]"
+        raise TypeError(msg)
+    return [prepare_choropleth(spec, where=f"choropleths[{i}]") for i, spec in enumerate(specs)]
+
+
 def _draw_basemap(m: folium.Map, basemap: gpd.GeoDataFrame) -> None:
     frame = _polygons_wgs84(basemap, "basemap", ())
     assert frame is not None
@@ -728,13 +748,18 @@ def _draw_basemap(m: folium.Map, basemap: gpd.GeoDataFrame) -> None:
     )
 
 
-def _bounds(content: MapContent) -> list[list[float]] | None:
-    """``[[south, west], [north, east]]`` (degrees) of everything drawn, padded, or None."""
+def _bounds(
+    content: MapContent, extra: Sequence[gpd.GeoDataFrame] = ()
+) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` (degrees) of everything drawn, padded, or None.
+
+    ``extra``: more EPSG:4326 frames drawn (choropleth areas)."""
     xs: list[np.ndarray] = [content.micro["lon"].to_numpy(), content.macro["lon"].to_numpy()]
     ys: list[np.ndarray] = [content.micro["lat"].to_numpy(), content.macro["lat"].to_numpy()]
     for frame in (
         content.catchments,
         content.privacy.cells if content.privacy is not None else None,
+        *extra,
     ):
         if frame is not None and len(frame):
             valid = frame.geometry.dropna()

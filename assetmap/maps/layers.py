@@ -159,6 +159,11 @@ _RUNTIME_JS: Final = """var assetmap = (function () {
       lyr.bindTooltip(function (l) { return l.feature.properties[o.tooltip]; }, {sticky: true});
     }
     lyr.addTo(parent);
+    if (o.back && parent.bringToBack) {
+      // Area fills stay under every other overlay, also after the layer control re-adds them.
+      parent.on("add", function () { parent.bringToBack(); });
+      if (parent._map) { parent.bringToBack(); }
+    }
     return lyr;
   }
   function searchIndex(groups) {
@@ -232,6 +237,9 @@ class GeoLayer(RawMacroElement):
         Property shown as a hover tooltip (escaped HTML), or None.
     interactive
         False for a layer that should not catch the mouse (basemap streets).
+    keep_at_back
+        Keep the parent group under every other overlay, also when it is toggled on again
+        (choropleth fills under points and lines).
     n_features
         Number of features (for the legend and tests).
     """
@@ -246,6 +254,7 @@ class GeoLayer(RawMacroElement):
         rows: Sequence[tuple[str, str]] = (),
         tooltip_key: str | None = None,
         interactive: bool = True,
+        keep_at_back: bool = False,
         n_features: int = 0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
@@ -262,6 +271,8 @@ class GeoLayer(RawMacroElement):
             "tooltip": tooltip_key,
             "interactive": bool(interactive),
         }
+        if keep_at_back:
+            self.options["back"] = True
         self.n_features = int(n_features)
 
     def script_js(self) -> str:

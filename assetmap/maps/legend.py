@@ -24,7 +24,9 @@ __all__ = [
 ]
 
 _HEX: Final = re.compile(r"^#[0-9A-Fa-f]{6}$")
-_SWATCHES: Final = ("circle", "ring", "square", "line", "dashed")
+_SWATCHES: Final = ("circle", "ring", "square", "line", "dashed", "hatched")
+#: Stripe colour of the "hatched" swatch (areas with no data).
+_HATCH: Final = "#808080"
 
 
 @lru_cache(maxsize=1)
@@ -103,7 +105,7 @@ class LegendEntry:
         ``#RRGGBB``.
     swatch
         ``"circle"`` (micro point), ``"ring"`` (macro point), ``"square"`` (area fill),
-        ``"line"`` or ``"dashed"``.
+        ``"line"``, ``"dashed"`` or ``"hatched"`` (area fill with grey stripes: no data).
     opacity
         Fill opacity of the swatch, 0–1.
     """
@@ -148,6 +150,7 @@ max-height:60vh;max-width:300px;overflow:auto;color:#222}
 .am-swatch-square{border:1px solid #555}
 .am-swatch-line{height:0;border-top:3px solid;width:18px}
 .am-swatch-dashed{height:0;border-top:3px dashed;width:18px}
+.am-swatch-hatched{border:1px dashed #808080}
 </style>"""
 
 
@@ -157,7 +160,10 @@ def _swatch_html(entry: LegendEntry) -> str:
         style = f"border-top-color:{entry.colour}"
     else:
         red, green, blue = (int(entry.colour[i : i + 2], 16) for i in (1, 3, 5))
-        style = f"background:rgba({red},{green},{blue},{entry.opacity:.2f})"
+        fill = f"rgba({red},{green},{blue},{entry.opacity:.2f})"
+        style = f"background:{fill}"
+        if kind == "hatched":
+            style = f"background:repeating-linear-gradient(45deg,{_HATCH} 0 1px,{fill} 1px 4px)"
     return f'<span class="am-swatch am-swatch-{kind}" style="{style}"></span>'
 
 

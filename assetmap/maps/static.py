@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import geopandas as gpd
@@ -20,6 +20,13 @@ import shapely
 
 from assetmap._io import atomic_open
 from assetmap.maps.builder import ATTRIBUTION, MapContent, prepare_content
+from assetmap.maps.choropleth import (
+    FILL_OPACITY,
+    NO_DATA_COLOUR,
+    NO_DATA_HATCH,
+    Choropleth,
+    prepare_choropleth,
+)
 from assetmap.maps.layers import CELL_CLASSES, cell_classes
 from assetmap.maps.legend import category_colour, category_label, palette, rule_colours
 from assetmap.schema import MACRO_CATEGORIES, MICRO_CATEGORIES
@@ -172,6 +179,55 @@ def _draw_points(
     return handles
 
 
+def _draw_choropleth(ax: Any, choropleth: Choropleth) -> Any:
+    """Areas filled by class, "no data" hatched; returns the choropleth's own small legend."""
+    from matplotlib.legend import Legend
+    from matplotlib.patches import Patch
+
+    classes = choropleth.classes
+    shapes = _to_plot(choropleth.areas.geometry.to_numpy())
+    has = classes >= 0
+    if has.any():
+        faces = np.asarray(choropleth.colours, dtype=object)[classes[has]].tolist()
+        shapes[has].plot(
+            ax=ax, facecolor=faces, edgecolor="#555555", linewidth=0.3, alpha=FILL_OPACITY, zorder=0
+        )
+    if (~has).any():
+        shapes[~has].plot(
+            ax=ax,
+            facecolor=NO_DATA_COLOUR,
+            edgecolor=NO_DATA_HATCH,
+            hatch="////",
+            linewidth=0.3,
+            zorder=0,
+        )
+    handles = [
+        Patch(facecolor=colour, edgecolor="#555555", alpha=FILL_OPACITY, label=f"{text} ({n})")
+        for text, colour, n in zip(
+            choropleth.labels, choropleth.colours, choropleth.counts, strict=True
+        )
+    ]
+    handles.append(
+        Patch(
+            facecolor=NO_DATA_COLOUR,
+            edgecolor=NO_DATA_HATCH,
+            hatch="////",
+            label=f"no data ({choropleth.n_no_data})",
+        )
+    )
+    # A Legend artist of its own, so the map's main legend (ax.legend) does not replace it.
+    return Legend(
+        ax,
+        handles,
+        [str(h.get_label()) for h in handles],
+        title=choropleth.label,
+        loc="upper left",
+        fontsize=5,
+        title_fontsize=6,
+        framealpha=0.9,
+    )
+
+
 def _draw_footprints(ax: Any, content: MapContent) -> None:
     macro = content.macro
     if "footprint" not in macro or not len(macro):
@@ -196,6 +252,7 @@ def save_png(
     dpi: int = 150,
     size_in: tuple[float, float] = (10.0, 8.0),
     link_limit: int = 2000,
+    choropleths: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Draw the map's content as a PNG (Web Mercator, no basemap), written atomically.
 
@@ -209,12 +266,21 @@ def save_png(
         Resolution, dots per inch.
     size_in
         Figure width and height, inches.
+    choropleths
+        As for :func:`assetmap.maps.map`; every spec is checked, the first is drawn (a
+        static image holds one fill), under everything else, with its own small legend.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from assetmap import __version__
 
+    if isinstance(choropleths, Mapping | str):
+        msg = "choropleths must be a list of dicts (one per layer), e.g. [{'areas': …, 'column': …, 'label': …}]"
+        raise TypeError(msg)
+    prepared = [
+        prepare_choropleth(spec, where=f"choropleths[{i}]") for i, spec in enumerate(choropleths)
+    ]
     content = prepare_content(
         micro, macro, links=links, catchments=catchments, areas=areas, link_limit=link_limit
     )
@@ -222,6 +288,8 @@ def save_png(
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     handles: list[Any] = []
+    if prepared:
+        ax.add_artist(_draw_choropleth(ax, prepared[0].choropleth))
     if content.areas is not None and len(content.areas):
         _to_plot(content.areas.geometry.to_numpy()).plot(
             ax=ax, facecolor="none", edgecolor="#999999", linewidth=0.4, zorder=0
@@ -243,7 +311,10 @@ def save_png(
     ax.set_title(title, fontsize=12)
     if handles:
         ax.legend(handles=handles, loc="lower right", fontsize=6, framealpha=0.9)
-    credits = "; ".join(_plain(ATTRIBUTION[key]) for key in content.sources)
+    sources = list(content.sources)
+    if prepared and "boundaries" not in sources:
+        sources.append("boundaries")
+    credits = "; ".join(_plain(ATTRIBUTION[key]) for key in sources)
     if credits:
         figure.text(0.01, 0.01, credits, fontsize=5, color="#444444", wrap=True)
     buffer = io.BytesIO()
