@@ -378,6 +378,7 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
     from assetmap.maps import static
 
     view = _map_view(ctx, spec)
+    choropleths = _equity_layers(ctx, spec, view, staging) if spec.kind == "equity" else []
     html_path = staging / f"{spec.name}.html"
     fmap = maps.map(
         view["micro"],
@@ -389,6 +390,7 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
         self_contained=True,
         tiles=ctx.config.tiles,
         attribution=_map_attribution(ctx, spec),
+        choropleths=choropleths,
     )
     maps.save(fmap, html_path, self_contained=True)
     static.save_png(
@@ -399,6 +401,7 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
         catchments=view["catchments"],
         areas=view["areas"],
         title=spec.title,
+        choropleths=choropleths[:1],
     )
     if not isinstance(fmap, maps.AssetMap):  # pragma: no cover - map() always builds one
         msg = f"map {spec.name!r}: expected an AssetMap, got {type(fmap).__name__}"
@@ -412,12 +415,100 @@ def _write_map(ctx: Context, spec: MapConfig, staging: Path) -> Path:
         ctx.disclosure.append(log_frame.assign(map=spec.name))
     totals = getattr(content.privacy, "totals", None)
     ctx.figures[spec.name] = {
+        **ctx.figures.get(spec.name, {}),
         "assets_shown": len(content.micro),
         "residents_in_area_counts": str(totals.get("total", "0")) if totals is not None else "0",
         "sites": len(content.macro),
         "links_drawn": len(content.links),
     }
     return html_path
+
+
+def _equity_layers(
+    ctx: Context, spec: MapConfig, view: dict[str, Any], staging: Path
+) -> list[dict[str, Any]]:
+    """Choropleths, tables and headline figures of the equity map (needs `make data`).
+
+    Writes ``data/equity_lsoa.csv`` (DfT-style access columns per LSOA; personal counts
+    published through the suppression rules) and ``data/gaps_lsoa.csv``.
+    """
+    from assetmap import equity
+    from assetmap.catchments import catchments
+
+    if ctx.lsoa is None or ctx.imd is None:
+        ctx.skipped.append(
+            f"map {spec.name}: IMD 2019 and LSOA boundaries are not installed, so it shows "
+            "residents' counts only; run `make data` for deprivation, population and access"
+        )
+        return []
+    near = view["areas"]
+    lsoa = ctx.lsoa[ctx.lsoa["lsoa_code"].isin(near["area_id"])] if near is not None else ctx.lsoa
+    table = equity.area_table(
+        ctx.micro,
+        ctx.links,
+        lsoa,
+        area_id="lsoa_code",
+        macro=ctx.macro,
+        imd=ctx.imd,
+        population=ctx.population,
+    )
+    gaps = equity.gaps(ctx.micro, ctx.links, lsoa, area_id="lsoa_code")
+    for frame in (table, gaps):
+        log = pd.DataFrame(frame.attrs.get("disclosure_log", []))
+        if len(log):
+            ctx.disclosure.append(log.assign(map=spec.name))
+    (staging / "data").mkdir(exist_ok=True)
+    write_csv(table, staging / "data" / "equity_lsoa.csv")
+    write_csv(gaps, staging / "data" / "gaps_lsoa.csv")
+    extra = [c for c in table.columns if c not in lsoa.columns]
+    joined = lsoa[["lsoa_code", "lsoa_name", lsoa.geometry.name]].join(table[extra])
+    figures: dict[str, Any] = {"lsoas": len(joined)}
+    if ctx.population is not None and "mmuh" in ctx.macro.index:
+        band = catchments(
+            ctx.macro.loc[["mmuh"]], network=ctx.network, minutes=[20], walk_kmh=ctx.config.walk_kmh
+        )
+        within = equity.residents_within(
+            ctx.population, lsoa, band, imd=ctx.imd, decile_max=1, site="mmuh", band=20
+        )
+        key = "residents_of_10pct_most_deprived_lsoas_within_20_min_of_mmuh"
+        figures[key] = f"{round(within['residents'], -1):,.0f} ({within['mode']})"
+    ctx.figures[spec.name] = figures
+    common = {"areas": joined, "area_id": "lsoa_code", "name_column": "lsoa_name"}
+    layers: list[dict[str, Any]] = [
+        {
+            **common,
+            "column": "imd_decile",
+            "label": "IMD 2019 decile (1 = most deprived 10%)",
+            "scheme": "decile",
+            "tooltip_columns": [
+                c for c in ("imd_rank", "population", "personal_total") if c in joined
+            ],
+        }
+    ]
+    if "population" in joined and joined["population"].notna().any():
+        layers.append(
+            {
+                **common,
+                "areas": joined.assign(population=joined["population"].astype("float64")),
+                "column": "population",
+                "label": "Census 2021 usual residents",
+                "palette": "cividis",
+                "show": False,
+            }
+        )
+    access = "avg_minutes_to_nhs_anchor"
+    if access in joined and joined[access].notna().any():
+        layers.append(
+            {
+                **common,
+                "column": access,
+                "label": "Average minimum time from organisations to an NHS anchor",
+                "reverse": True,
+                "unit": " min",
+                "show": False,
+            }
+        )
+    return layers
 
 
 def _map_attribution(ctx: Context, spec: MapConfig) -> tuple[str, ...]:

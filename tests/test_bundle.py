@@ -73,6 +73,7 @@ def test_manifest_accounts_for_every_row_and_says_what_was_skipped(offline_bundl
         assert row["placed"] == rows_in - 8  # 8 deliberate bad rows per demo register
     skipped = " ".join(manifest["skipped"])
     assert "no street network installed" in skipped and "straight-line" in skipped
+    assert "map equity: IMD 2019 and LSOA boundaries are not installed" in skipped
     assert "committed Code-Point Open extract" in skipped
     assert "LSOA boundaries" in skipped and "make data" in skipped
     assert any("Crown copyright" in a for a in manifest["attribution"])
@@ -187,6 +188,15 @@ def test_bundle_with_real_data_counts_residents_by_lsoa(
     assert len(by_area) > 0
     assert by_area["row"].str.match(r"^E0\d{7}$|^total$").all()
     assert any("Office for National Statistics" in a for a in result.manifest["attribution"])
+    equity = pd.read_csv(tmp_path / "maps/data/equity_lsoa.csv", dtype={"personal_total": str})
+    assert equity["imd_decile"].between(1, 10).all()
+    published = pd.to_numeric(equity["personal_total"], errors="coerce").dropna()
+    assert not published.between(1, 7).any()
+    html = (tmp_path / "maps/equity.html").read_text()
+    assert "IMD 2019 decile" in html and "Census 2021 usual residents" in html
+    figures = next(m for m in result.manifest["maps"] if m["name"] == "equity")["figures"]
+    assert figures["lsoas"] > 100
+    assert "residents_of_10pct_most_deprived_lsoas_within_20_min_of_mmuh" in figures
 
 
 @pytest.mark.data
