@@ -3,9 +3,12 @@
 Everything here is opt-in (extra ``online``). One :class:`HttpClient` gives timeouts, retries
 with exponential backoff honouring ``Retry-After``, a persistent SQLite cache
 (requests-cache) for JSON answers, a per-host rate limit and an ``offline`` switch that
-refuses before any connection. On top: the postcodes.io bulk lookup (≤ 100 postcodes per
-POST), Nominatim search (≤ 1 request per second, identifying User-Agent, one query at a
-time) and :func:`download` for ``assetmap data`` (``.part`` file, checksum, rename).
+refuses before any connection; :func:`download` serves ``assetmap data`` (``.part`` file,
+checksum, rename). The providers send through the client and never import requests: the
+postcodes.io bulk lookup (≤ 100 postcodes per POST, :mod:`assetmap._postcodes_io`) and
+Nominatim search (≤ 1 request per second, identifying User-Agent, one query at a time,
+:mod:`assetmap._nominatim`); their names are re-exported here, and :class:`Providers`
+bundles the clients :func:`assetmap.geocode.geocode` asks.
 """
 
 from __future__ import annotations
@@ -15,9 +18,8 @@ import hashlib
 import json
 import logging
 import os
-import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,32 +27,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-import pandas as pd
 
 from assetmap._errors import AssetmapError, DataError, GeocodeError
+from assetmap._nominatim import NOMINATIM_PUBLIC_HOSTS as NOMINATIM_PUBLIC_HOSTS
+from assetmap._nominatim import NOMINATIM_URL as NOMINATIM_URL
+from assetmap._nominatim import check_user_agent as check_user_agent
+from assetmap._nominatim import nominatim_lookup as nominatim_lookup
+from assetmap._nominatim import nominatim_search as nominatim_search
 from assetmap._optional import require
 from assetmap._paths import cache_dir
+from assetmap._postcodes_io import POSTCODES_IO_BATCH as POSTCODES_IO_BATCH
+from assetmap._postcodes_io import POSTCODES_IO_URL as POSTCODES_IO_URL
+from assetmap._postcodes_io import postcodes_io_bulk as postcodes_io_bulk
 
 logger = logging.getLogger(__name__)
 
-#: Public postcodes.io endpoint (open API over ONSPD, UK incl. Northern Ireland).
-POSTCODES_IO_URL = "https://api.postcodes.io"
-#: Public Nominatim endpoint (OpenStreetMap); its usage policy allows ≤ 1 request per second.
-NOMINATIM_URL = "https://nominatim.openstreetmap.org"
-#: Hosts whose usage policy is Nominatim's: ≤ 1 request/second, no bulk geocoding.
-NOMINATIM_PUBLIC_HOSTS = frozenset({"nominatim.openstreetmap.org"})
-#: Most postcodes postcodes.io accepts in one bulk POST.
-POSTCODES_IO_BATCH = 100
 #: Answers worth retrying: rate limited, or the server is temporarily unwell.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: How long a cached answer is reused (postcodes and places change slowly), in seconds.
 CACHE_EXPIRE_S = 30 * 24 * 3600
-#: An identifying User-Agent names a way to contact its operator: an e-mail address or a URL.
-_CONTACT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+|https?://\S+")
 #: Where people can find who runs assetmap (sent in the default User-Agent).
 PROJECT_URL = "https://github.com/assetmap/assetmap"
-#: Generic library User-Agents that identify nobody.
-_GENERIC_AGENTS = ("python-requests", "python-urllib", "mozilla/", "curl/", "wget/")
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -66,34 +63,6 @@ def default_user_agent() -> str:
 def default_cache_path() -> Path:
     """Path of the persistent HTTP cache: ``<cache_dir()>/http.sqlite``."""
     return cache_dir() / "http.sqlite"
-
-
-def check_user_agent(user_agent: str | None, *, service: str = "Nominatim") -> str:
-    """Return ``user_agent`` stripped if it identifies its operator, else raise.
-
-    Parameters
-    ----------
-    user_agent
-        E.g. ``"assetmap/0.1 (contact: you@example.org)"``: it must name a contact (an
-        e-mail address or an ``http(s)://`` URL) and must not be a library's default.
-    service
-        The service whose usage policy asks for it, named in the error.
-
-    Raises
-    ------
-    GeocodeError
-        When ``user_agent`` is missing, generic or names no contact.
-    """
-    text = (user_agent or "").strip()
-    generic = text.lower().startswith(_GENERIC_AGENTS)
-    if not text or generic or not _CONTACT.search(text):
-        msg = (
-            f"user agent {user_agent!r} does not identify you: {service}'s usage policy needs a "
-            "User-Agent naming the application and a contact (expected e.g. "
-            "'assetmap/0.1 (contact: you@example.org)'; set user_agent= or --user-agent)"
-        )
-        raise GeocodeError(msg)
-    return text
 
 
 def retry_after_s(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -424,222 +393,6 @@ def _decode(response: Any, where: str) -> Any:
         snippet = bytes(response.content[:80]).decode("utf-8", errors="backslashreplace")
         msg = f"{where}: the answer is not valid JSON ({exc}); it starts {snippet!r}"
         raise GeocodeError(msg) from exc
-
-
-def postcodes_io_bulk(
-    postcodes: Iterable[str] | pd.Series,
-    *,
-    client: HttpClient,
-    base_url: str = POSTCODES_IO_URL,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Look postcodes up on postcodes.io, ≤ 100 per POST to ``/postcodes``.
-
-    Parameters
-    ----------
-    postcodes
-        Normalised unit postcodes (``"B66 2QT"``); duplicates are asked once.
-    client
-        The :class:`HttpClient` to send with.
-    base_url
-        Root of the API (a local server in tests).
-    progress
-        Show a tqdm bar over the batches.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Aligned to the input (its index when a Series), columns ``postcode``, ``status``
-        (``"ok"``, ``"not_found"`` for ``result: null``, ``"no_coordinates"``), ``lat``,
-        ``lon`` (WGS84 degrees, NaN unless ok) and ``quality`` (ONSPD positional quality,
-        Int64).
-
-    Raises
-    ------
-    GeocodeError
-        When the service cannot be reached or answers in an unexpected shape.
-    """
-    asked = (
-        pd.Series(postcodes, dtype="string") if not isinstance(postcodes, pd.Series) else postcodes
-    )
-    asked = asked.astype("string").str.strip()
-    given = asked.dropna()
-    unique = pd.unique(given[given != ""].to_numpy())
-    url = base_url.rstrip("/") + "/postcodes"
-    parts: list[pd.DataFrame] = []
-    starts = range(0, len(unique), POSTCODES_IO_BATCH)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc="postcodes.io", unit="batch")
-    for start in starts:
-        batch = [str(p) for p in unique[start : start + POSTCODES_IO_BATCH]]
-        answer = client.post_json(url, payload={"postcodes": batch})
-        parts.append(_postcodes_io_frame(answer, batch, where=f"POST {url}"))
-    found = (
-        pd.concat(parts)
-        if parts
-        else pd.DataFrame(
-            {
-                "status": pd.Series(dtype="string"),
-                "lat": pd.Series(dtype="float64"),
-                "lon": pd.Series(dtype="float64"),
-                "quality": pd.Series(dtype="Int64"),
-            }
-        )
-    )
-    out = found.reindex(asked.to_numpy())
-    out.index = asked.index
-    out.insert(0, "postcode", asked)
-    out["status"] = out["status"].fillna("not_found").astype("string")
-    return out
-
-
-def _postcodes_io_frame(answer: Any, batch: list[str], *, where: str) -> pd.DataFrame:
-    """One bulk answer → frame indexed by the queried postcode."""
-    items = answer.get("result") if isinstance(answer, dict) else None
-    shape_ok = isinstance(items, list) and len(items) == len(batch)
-    shape_ok = shape_ok and all(isinstance(i, dict) and "query" in i for i in items or [])
-    if not shape_ok:
-        msg = (
-            f"{where}: unexpected answer shape (expected {{'result': [{{'query': ..., 'result': "
-            f"{{...}} | null}}, ...]}} with {len(batch)} items); got {str(answer)[:200]!r}"
-        )
-        raise GeocodeError(msg)
-    assert isinstance(items, list)
-    queries = [str(i["query"]) for i in items]
-    results = [i.get("result") if isinstance(i.get("result"), dict) else {} for i in items]
-    lat = pd.to_numeric(pd.Series([r.get("latitude") for r in results]), errors="coerce")
-    lon = pd.to_numeric(pd.Series([r.get("longitude") for r in results]), errors="coerce")
-    quality = pd.to_numeric(pd.Series([r.get("quality") for r in results]), errors="coerce")
-    hit = pd.Series([bool(r) for r in results])
-    located = hit & lat.notna() & lon.notna()
-    status = np.where(located, "ok", np.where(hit, "no_coordinates", "not_found"))
-    frame = pd.DataFrame(
-        {
-            "status": pd.array(status, dtype="string"),
-            "lat": lat.where(located).astype("float64"),
-            "lon": lon.where(located).astype("float64"),
-            "quality": quality.round().astype("Int64"),
-        }
-    )
-    frame.index = pd.Index(queries)
-    if set(queries) != set(batch):
-        msg = f"{where}: the answer's queries {queries[:3]}… do not match the postcodes sent {batch[:3]}…"
-        raise GeocodeError(msg)
-    return frame[~frame.index.duplicated()]
-
-
-def nominatim_search(
-    query: str,
-    *,
-    client: HttpClient,
-    base_url: str = NOMINATIM_URL,
-    countrycodes: str = "gb",
-) -> dict[str, Any] | None:
-    """Search Nominatim for one free-text ``query``; the best hit or ``None``.
-
-    Sends ``GET /search?format=jsonv2&limit=1&countrycodes=...&q=...``. The client must carry
-    an identifying User-Agent and, against the public server, ``min_interval_s >= 1``.
-
-    Returns
-    -------
-    dict or None
-        ``lat``, ``lon`` (WGS84 degrees), ``place_rank`` (int), ``category``, ``type``,
-        ``display_name``; ``None`` when Nominatim has no result.
-    """
-    check_user_agent(client.user_agent, service="Nominatim")
-    host = urlsplit(base_url).hostname or ""
-    if host in NOMINATIM_PUBLIC_HOSTS and client.min_interval_s < 1.0:
-        msg = (
-            f"Nominatim at {host}: min_interval_s={client.min_interval_s:g} breaks its usage policy "
-            "(expected at least 1.0 s between requests)"
-        )
-        raise GeocodeError(msg)
-    url = base_url.rstrip("/") + "/search"
-    params: dict[str, str | int | float] = {"q": query, "format": "jsonv2", "limit": 1}
-    if countrycodes:
-        params["countrycodes"] = countrycodes
-    answer = client.get_json(url, params=params)
-    if not isinstance(answer, list):
-        msg = f"GET {url} q={query!r}: unexpected answer (expected a JSON list); got {str(answer)[:200]!r}"
-        raise GeocodeError(msg)
-    if not answer:
-        return None
-    best = answer[0]
-    try:
-        lat, lon = float(best["lat"]), float(best["lon"])
-    except (KeyError, TypeError, ValueError) as exc:
-        msg = f"GET {url} q={query!r}: result without numeric 'lat'/'lon': {str(best)[:200]!r}"
-        raise GeocodeError(msg) from exc
-    rank = pd.to_numeric(pd.Series([best.get("place_rank")]), errors="coerce").iloc[0]
-    return {
-        "lat": lat,
-        "lon": lon,
-        "place_rank": None if pd.isna(rank) else int(rank),
-        "category": str(best.get("category", "")),
-        "type": str(best.get("type", "")),
-        "display_name": str(best.get("display_name", "")),
-    }
-
-
-def nominatim_lookup(
-    queries: pd.Series,
-    *,
-    client: HttpClient,
-    base_url: str = NOMINATIM_URL,
-    countrycodes: str = "gb",
-    max_queries: int = 200,
-    progress: bool = False,
-) -> pd.DataFrame:
-    """Search each distinct query once (politely, one at a time) and align the hits.
-
-    Parameters
-    ----------
-    queries
-        Free-text queries (``"Soho Road Library, Birmingham"``); empty/NA entries are skipped.
-    max_queries
-        Refuse (raise :class:`GeocodeError`) when more distinct queries than this are asked:
-        Nominatim's policy forbids bulk geocoding — use the offline postcode directory.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Aligned to ``queries.index``: ``status`` (``"ok"``, ``"not_found"``, ``"skipped"``),
-        ``lat``, ``lon`` (WGS84 degrees), ``place_rank`` (Int64), ``display_name``.
-    """
-    text = queries.astype("string").str.strip()
-    sent = (text.notna() & (text != "")).to_numpy(dtype=bool)
-    asked = text[sent]
-    unique = [str(q) for q in pd.unique(asked.to_numpy())]
-    if len(unique) > max_queries:
-        msg = (
-            f"Nominatim: {len(unique)} distinct queries exceed max_queries={max_queries}; its usage "
-            "policy forbids bulk geocoding — add postcodes and use the offline directory instead"
-        )
-        raise GeocodeError(msg)
-    todo: Iterable[str] = unique
-    if progress:
-        from tqdm.auto import tqdm
-
-        todo = tqdm(unique, desc="Nominatim", unit="query")
-    hits = {
-        q: nominatim_search(q, client=client, base_url=base_url, countrycodes=countrycodes)
-        for q in todo
-    }
-    table = pd.DataFrame.from_dict(
-        {q: h for q, h in hits.items() if h is not None},
-        orient="index",
-        columns=["lat", "lon", "place_rank", "display_name"],
-    )
-    out = table.reindex(text.to_numpy())
-    out.index = queries.index
-    out["lat"] = out["lat"].astype("float64")
-    out["lon"] = out["lon"].astype("float64")
-    out["place_rank"] = pd.to_numeric(out["place_rank"], errors="coerce").astype("Int64")
-    status = np.where(sent, np.where(out["lat"].notna(), "ok", "not_found"), "skipped")
-    out.insert(0, "status", pd.Series(status, index=out.index, dtype="string"))
-    return out
 
 
 @dataclass(frozen=True)

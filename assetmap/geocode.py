@@ -20,51 +20,57 @@ Decisions (DESIGN §4, RELIABILITY §1.3–1.4):
   count as empty; ``NaN``/``inf`` typed as text are ``coord_nan``.
 * Rows marked ``personal`` are never matched against the gazetteer by name and never sent to
   an online provider: a resident's name or postcode does not leave the machine.
+
+The coordinate checks live in :mod:`assetmap._coords`, the online step in
+:mod:`assetmap._geocode_online` and the row bookkeeping in :mod:`assetmap._placement`.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import geopandas as gpd
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 import pyproj
 import shapely
 
 from assetmap import schema
+from assetmap._coords import BNG_EASTING as BNG_EASTING
+from assetmap._coords import BNG_NORTHING as BNG_NORTHING
+from assetmap._coords import (
+    NULL_TOKENS,
+    UK_LAT,
+    UK_LON,
+    _coordinates,
+    _has_geometry,
+    _lonlat_ok,
+    _transformer,
+)
 from assetmap._errors import GeocodeError
+from assetmap._geocode_online import _online_step
+from assetmap._placement import (
+    Bools,
+    Objects,
+    Rows,
+    Texts,
+    _column_text,
+    _Failures,
+    _fallback_note,
+    _Outcome,
+)
 
 __all__ = ["NULL_TOKENS", "SOURCES", "UK_LAT", "UK_LON", "geocode", "summary"]
 
 logger = logging.getLogger(__name__)
 
-#: UK extent in WGS84 degrees (RELIABILITY §1.4).
-UK_LON: Final = (-8.7, 1.8)
-UK_LAT: Final = (49.8, 60.9)
-#: Valid British National Grid range in metres (EPSG:27700).
-BNG_EASTING: Final = (0.0, 700_000.0)
-BNG_NORTHING: Final = (0.0, 1_300_000.0)
 #: Values of ``geocode_source``, in the order the chain tries them.
 SOURCES: Final = ("coords", "postcode", "gazetteer", "postcodes.io", "nominatim")
-#: Coordinate cell text that means "no value" (stripped, case-insensitive).
-NULL_TOKENS: Final = frozenset({"na", "n/a", "null", "none", "nil", "#n/a", "-"})
 
-_NON_FINITE_TEXT = r"[+-]?(?:nan|inf|infinity)"
 _NOT_PERSONAL: Final = ("", "false", "no", "n", "0")
-_EXAMPLES: Final = {
-    "lat": "WGS84 decimal degrees, e.g. '52.4912'",
-    "lon": "WGS84 decimal degrees, e.g. '-1.9499'",
-    "easting": "British National Grid metres, e.g. '403502'",
-    "northing": "British National Grid metres, e.g. '288149'",
-}
-_EXTENT = f"latitude {UK_LAT[0]}..{UK_LAT[1]}, longitude {UK_LON[0]}..{UK_LON[1]} (WGS84)"
 _POSTCODE_FAILURES: Final = (
     "postcode_malformed",
     "postcode_not_found",
@@ -72,101 +78,6 @@ _POSTCODE_FAILURES: Final = (
     "postcode_no_coordinates",
     "postcode_outside_coverage",
 )
-#: Postcode failures worth asking postcodes.io about (it also covers Northern Ireland).
-_ASK_ONLINE: Final = ("postcode_not_found", "postcode_outside_coverage")
-
-Objects = npt.NDArray[np.object_]
-#: Text per row: object arrays, or the numpy str arrays that string arithmetic produces.
-Texts = npt.NDArray[Any]
-Floats = npt.NDArray[np.float64]
-Bools = npt.NDArray[np.bool_]
-Rows = npt.NDArray[np.intp]
-#: A per-row text: one string for all, an array with a value per row, or a function that
-#: builds the texts of the given rows only (messages are built for failing rows alone).
-Text = str | Texts | Callable[[Rows], Texts]
-
-
-def _pick(text: Text, rows: Rows) -> Texts | str:
-    if isinstance(text, str):
-        return text
-    if callable(text):
-        return text(rows)
-    return np.asarray(text, dtype=object)[rows]
-
-
-@dataclass
-class _Outcome:
-    """Per-row placement, filled step by step; the first step to place a row wins."""
-
-    placed: Bools
-    lon: Floats
-    lat: Floats
-    source: Objects
-    quality: Objects
-    note: Objects
-
-    @classmethod
-    def empty(cls, n: int) -> _Outcome:
-        blank = np.full(n, "", dtype=object)
-        nan = np.full(n, np.nan)
-        return cls(np.zeros(n, dtype=bool), nan, nan.copy(), blank, blank.copy(), blank.copy())
-
-    def place(self, rows: Bools, *, lon: Floats, lat: Floats, source: str, quality: Text) -> Bools:
-        """Place ``rows`` not yet placed; returns the rows this call placed."""
-        take = rows & ~self.placed
-        at = np.flatnonzero(take)
-        self.placed[at] = True
-        self.lon[at], self.lat[at] = lon[at], lat[at]
-        self.source[at] = source
-        self.quality[at] = _pick(quality, at)
-        return take
-
-    def add_note(self, rows: Bools, text: Text) -> None:
-        """Append ``text`` to the notes of ``rows`` (notes are joined with ``"; "``)."""
-        at = np.flatnonzero(rows)
-        if not at.size:
-            return
-        added = np.broadcast_to(np.asarray(_pick(text, at), dtype=object), at.shape)
-        old = self.note[at]
-        joined = np.where(old == "", added, old + "; " + added)
-        self.note[at] = np.where(added == "", old, joined)
-
-
-@dataclass
-class _Failures:
-    """First failure per row of one kind of evidence: reason code, column, value, message."""
-
-    reason: Objects
-    column: Objects
-    value: Objects
-    message: Objects
-
-    @classmethod
-    def empty(cls, n: int) -> _Failures:
-        blank = np.full(n, "", dtype=object)
-        return cls(blank, blank.copy(), blank.copy(), blank.copy())
-
-    def mark(self, rows: Bools, reason: Text, *, column: Text, value: Text, message: Text) -> None:
-        """Record a failure for ``rows`` that have none yet."""
-        at = np.flatnonzero(rows & (self.reason == ""))
-        if not at.size:
-            return
-        self.reason[at] = _pick(reason, at)
-        self.column[at] = _pick(column, at)
-        self.value[at] = _pick(value, at)
-        self.message[at] = _pick(message, at)
-
-    def merge(self, other: _Failures, rows: Bools | None = None) -> None:
-        """Take ``other``'s failures for ``rows`` (default all) that have none yet."""
-        take = other.reason != ""
-        take = take if rows is None else take & rows
-        self.mark(take, other.reason, column=other.column, value=other.value, message=other.message)
-
-    def mention(self, other: _Failures, rows: Bools) -> None:
-        """Append ``other``'s message to rows whose recorded failure is a different one."""
-        extra = rows & (other.reason != "") & (other.reason != self.reason) & (self.reason != "")
-        at = np.flatnonzero(extra)
-        self.message[at] = self.message[at] + "; also " + other.message[at]
 
 
 def geocode(
@@ -350,16 +261,6 @@ def _basic_checks(assets: pd.DataFrame, *, disagree_m: float) -> pd.DataFrame:
     return cast(pd.DataFrame, cast(Any, assets).to_crs(schema.CRS_WGS84))
 
 
-def _has_geometry(frame: pd.DataFrame) -> bool:
-    return isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame
-
-
-def _column_text(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame:
-        return pd.Series("", index=frame.index, dtype="string")
-    return frame[column].astype("string").fillna("")
-
-
 def _personal(frame: pd.DataFrame) -> Bools:
     """Rows about a person; text other than a clear "no" counts as personal (privacy wins)."""
     if "personal" not in frame:
@@ -376,265 +277,6 @@ def _sources(frame: pd.DataFrame) -> str:
         return "assets"
     names = [str(s) for s in pd.unique(frame["source"].astype("string").dropna())]
     return ", ".join(names[:3]) + (" …" if len(names) > 3 else "")
-
-
-def _says(before: str, values: Texts, after: str) -> Callable[[Rows], Texts]:
-    """Message builder: ``before + repr(value) + after`` for the rows asked."""
-
-    def build(rows: Rows) -> Texts:
-        quoted = [repr(v) for v in np.asarray(values, dtype=object)[rows]]
-        return before + np.asarray(quoted, dtype=object) + after
-
-    return build
-
-
-def _outside_grid(east: Floats, north: Floats) -> Callable[[Rows], Texts]:
-    """Message builder for easting/northing outside the British National Grid."""
-    expected = (
-        f"(expected easting {BNG_EASTING[0]:.0f}..{BNG_EASTING[1]:.0f}, "
-        f"northing {BNG_NORTHING[0]:.0f}..{BNG_NORTHING[1]:.0f} metres)"
-    )
-
-    def build(rows: Rows) -> Texts:
-        pairs = [
-            f"easting, northing ({e:g}, {n:g})"
-            for e, n in zip(east[rows], north[rows], strict=True)
-        ]
-        return np.asarray(pairs, dtype=object) + " is outside the British National Grid " + expected
-
-    return build
-
-
-def _shown_lonlat(lon: Floats, lat: Floats, after: str) -> Callable[[Rows], Texts]:
-    """Message builder: ``"(lat 52.49, lon -1.95)" + after`` for the rows asked."""
-
-    def build(rows: Rows) -> Texts:
-        pairs = [f"(lat {y:g}, lon {x:g})" for x, y in zip(lon[rows], lat[rows], strict=True)]
-        return np.asarray(pairs, dtype=object) + after
-
-    return build
-
-
-@functools.cache
-def _transformer(source: str, target: str) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(source, target, always_xy=True)
-
-
-# --------------------------------------------------------------------------- 1. coordinates
-
-
-@dataclass(frozen=True)
-class _Numbers:
-    """One coordinate column parsed: values and what is wrong with the text."""
-
-    value: Floats
-    present: Bools
-    not_numeric: Bools
-    non_finite: Bools
-    text: Objects
-
-
-def _numbers(frame: pd.DataFrame, column: str) -> _Numbers:
-    n = len(frame)
-    if column not in frame:
-        no = np.zeros(n, dtype=bool)
-        return _Numbers(np.full(n, np.nan), no, no, no, np.full(n, "", dtype=object))
-    series = frame[column]
-    text = series.astype("string").fillna("")
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-        value = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        present = ~np.isnan(value)
-        not_numeric = np.zeros(n, dtype=bool)
-    else:
-        stripped = text.str.strip()
-        empty = (stripped == "") | stripped.str.lower().isin(NULL_TOKENS)
-        value = pd.to_numeric(stripped.where(~empty), errors="coerce").to_numpy(
-            dtype=np.float64, na_value=np.nan
-        )
-        spelled = stripped.str.fullmatch(_NON_FINITE_TEXT, case=False).fillna(False)
-        present = ~empty.to_numpy(dtype=bool)
-        not_numeric = present & np.isnan(value) & ~spelled.to_numpy(dtype=bool)
-    non_finite = present & ~not_numeric & ~np.isfinite(value)
-    return _Numbers(value, present, not_numeric, non_finite, text.to_numpy(dtype=object))
-
-
-def _in_uk(lon: Floats, lat: Floats) -> Bools:
-    with np.errstate(invalid="ignore"):
-        return (lon >= UK_LON[0]) & (lon <= UK_LON[1]) & (lat >= UK_LAT[0]) & (lat <= UK_LAT[1])
-
-
-def _pair_usable(first: _Numbers, second: _Numbers, failures: _Failures, *names: str) -> Bools:
-    """Mark not-a-number, NaN/inf and half-pair problems; rows with two finite numbers."""
-    a, b = names
-    for nums, name in ((first, a), (second, b)):
-        failures.mark(
-            nums.not_numeric,
-            "coord_not_numeric",
-            column=name,
-            value=nums.text,
-            message=_says(f"{name} ", nums.text, f" is not a number (expected {_EXAMPLES[name]})"),
-        )
-        failures.mark(
-            nums.non_finite,
-            "coord_nan",
-            column=name,
-            value=nums.text,
-            message=_says(f"{name} ", nums.text, " is NaN or infinite (expected a finite number)"),
-        )
-    for nums, other, name, other_name in ((first, second, a, b), (second, first, b, a)):
-        failures.mark(
-            other.present & ~nums.present,
-            "coord_incomplete",
-            column=name,
-            value="",
-            message=_says(
-                f"{name} is empty but {other_name} is ",
-                other.text,
-                f" (expected both {a} and {b}, or neither)",
-            ),
-        )
-    clean = ~(first.not_numeric | first.non_finite | second.not_numeric | second.non_finite)
-    return first.present & second.present & clean
-
-
-def _lonlat_ok(
-    lon: Floats,
-    lat: Floats,
-    usable: Bools,
-    failures: _Failures,
-    *,
-    columns: tuple[str, str] = ("lat", "lon"),
-    values: tuple[Texts | str, Texts | str] = ("", ""),
-) -> Bools:
-    """Swapped, range and UK-extent checks on WGS84 degrees; rows that pass.
-
-    A failure names the column at fault (``columns`` and ``values`` are latitude's, then
-    longitude's): latitude for a swapped pair, else whichever is out of its range.
-    """
-    with np.errstate(invalid="ignore"):
-        swapped = usable & _in_uk(lat, lon)
-        lat_off = np.abs(lat) > 90
-        out_of_range = usable & (lat_off | (np.abs(lon) > 180))
-        lat_outside = (lat < UK_LAT[0]) | (lat > UK_LAT[1])
-    outside = usable & ~_in_uk(lon, lat)
-
-    def at_fault(lat_wrong: Bools) -> dict[str, Texts]:
-        return {
-            "column": np.where(lat_wrong, columns[0], columns[1]),
-            "value": np.where(lat_wrong, values[0], values[1]),
-        }
-
-    failures.mark(
-        swapped,
-        "coord_swapped_lat_lon",
-        **at_fault(np.ones(len(lat), dtype=bool)),
-        message=_shown_lonlat(
-            lon,
-            lat,
-            " lies in the UK only with latitude and longitude swapped; rejected rather than "
-            f"swapped silently (expected {_EXTENT}; fix the register)",
-        ),
-    )
-    failures.mark(
-        out_of_range,
-        "coord_out_of_range",
-        **at_fault(lat_off),
-        message=_shown_lonlat(
-            lon, lat, " is outside latitude -90..90, longitude -180..180 (expected degrees)"
-        ),
-    )
-    failures.mark(
-        outside,
-        "coord_outside_uk",
-        **at_fault(lat_outside),
-        message=_shown_lonlat(lon, lat, f" lies outside the UK (expected {_EXTENT})"),
-    )
-    return usable & ~swapped & ~out_of_range & ~outside
-
-
-def _coordinates(frame: pd.DataFrame) -> tuple[Floats, Floats, Objects, _Failures]:
-    """WGS84 lon/lat per row from the geometry, else lat/lon, else easting/northing.
-
-    Returns lon, lat (NaN where no source is usable), the source used (``geometry``,
-    ``lat_lon``, ``easting_northing`` or ``""``) and the first failure of unplaced rows.
-    """
-    n = len(frame)
-    lon, lat = np.full(n, np.nan), np.full(n, np.nan)
-    origin = np.full(n, "", dtype=object)
-    failures = _Failures.empty(n)
-
-    def take(rows: Bools, x: Floats, y: Floats, kind: str) -> None:
-        nonlocal lon, lat, origin
-        new = rows & np.isnan(lon)
-        lon, lat, origin = np.where(new, x, lon), np.where(new, y, lat), np.where(new, kind, origin)
-
-    if _has_geometry(frame):
-        geometry = np.asarray(frame.geometry.values, dtype=object)
-        present = ~(shapely.is_missing(geometry) | shapely.is_empty(geometry))
-        points = np.where(present, shapely.point_on_surface(geometry), None)
-        x, y = shapely.get_x(points), shapely.get_y(points)
-        wkt = np.asarray(shapely.to_wkt(points, rounding_precision=7), dtype=object)
-        finite = present & np.isfinite(x) & np.isfinite(y)
-        failures.mark(
-            present & ~finite,
-            "coord_nan",
-            column="geometry",
-            value=wkt,
-            message=_says("the geometry ", wkt, " has NaN or infinite coordinates"),
-        )
-        good = _lonlat_ok(x, y, finite, failures, columns=("geometry",) * 2, values=(wkt, wkt))
-        take(good, x, y, "geometry")
-
-    lat_in, lon_in = _numbers(frame, "lat"), _numbers(frame, "lon")
-    pair = _Failures.empty(n)
-    usable = _pair_usable(lat_in, lon_in, pair, "lat", "lon")
-    values = (lat_in.text, lon_in.text)
-    good = _lonlat_ok(lon_in.value, lat_in.value, usable, pair, values=values)
-    take(good, lon_in.value, lat_in.value, "lat_lon")
-    failures.merge(pair)
-
-    east, north = _numbers(frame, "easting"), _numbers(frame, "northing")
-    grid = _Failures.empty(n)
-    usable = _pair_usable(east, north, grid, "easting", "northing")
-    placeholder = usable & (east.value == 0) & (north.value == 0)
-    grid.mark(
-        placeholder,
-        "coord_out_of_range",
-        column="easting",
-        value=east.text,
-        message="easting, northing (0, 0) is the grid's false origin, a placeholder rather "
-        "than a place (expected the asset's British National Grid metres)",
-    )
-    with np.errstate(invalid="ignore"):
-        in_range = (
-            (east.value >= BNG_EASTING[0])
-            & (east.value <= BNG_EASTING[1])
-            & (north.value >= BNG_NORTHING[0])
-            & (north.value <= BNG_NORTHING[1])
-        )
-    east_off = (east.value < BNG_EASTING[0]) | (east.value > BNG_EASTING[1])
-    grid.mark(
-        usable & ~in_range,
-        "coord_out_of_range",
-        column=np.where(east_off, "easting", "northing"),
-        value=np.where(east_off, east.text, north.text),
-        message=_outside_grid(east.value, north.value),
-    )
-    good = usable & in_range & ~placeholder
-    if good.any():
-        # project only the rows that passed the extent checks (RELIABILITY §1.4)
-        x, y = np.full(n, np.nan), np.full(n, np.nan)
-        x[good], y[good] = _transformer(schema.CRS_BNG, schema.CRS_WGS84).transform(
-            east.value[good], north.value[good]
-        )
-        # the grid's corners lie outside the UK (e.g. (1, 1) is at sea south-west of Scilly)
-        values = (north.text, east.text)
-        good = _lonlat_ok(x, y, good, grid, columns=("northing", "easting"), values=values)
-        take(good, x, y, "easting_northing")
-    failures.merge(grid)
-    placed = np.isfinite(lon)
-    failures.reason = np.where(placed, "", failures.reason)
-    return lon, lat, origin, failures
 
 
 # --------------------------------------------------------------------------- 2. postcodes
@@ -709,16 +351,6 @@ def _postcode_step(
     return looked
 
 
-def _fallback_note(reasons: Objects, source: str) -> Callable[[Rows], Texts]:
-    """``"<earlier reason>; placed by <source>"`` where an earlier step failed, else ``""``."""
-
-    def build(rows: Rows) -> Texts:
-        earlier = reasons[rows]
-        return np.where(earlier != "", earlier + f"; placed by {source}", "")
-
-    return build
-
-
 def _postcode_messages(text: pd.Series, status: Objects, directory: Any) -> Callable[[Rows], Texts]:
     name = str(getattr(directory, "name", "the postcode directory"))
     coverage = str(getattr(directory, "coverage", "") or "its area")
@@ -785,112 +417,6 @@ def _gazetteer_step(
 
 
 # --------------------------------------------------------------------------- 4. online
-
-
-def _online_step(
-    frame: pd.DataFrame,
-    outcome: _Outcome,
-    looked: pd.DataFrame | None,
-    candidates: Bools,
-    names: pd.Series,
-    prior: _Failures,
-    failures: _Failures,
-    *,
-    providers: Any,
-    progress: bool,
-) -> None:
-    """postcodes.io for valid postcodes the directory lacks, then Nominatim for the rest."""
-    from assetmap._http import nominatim_lookup, postcodes_io_bulk
-
-    if looked is not None and providers.postcodes_io is not None:
-        ask = candidates & looked["status"].isin(_ASK_ONLINE).to_numpy(dtype=bool)
-        if ask.any():
-            try:
-                found = postcodes_io_bulk(
-                    looked["postcode"][ask],
-                    client=providers.postcodes_io,
-                    base_url=providers.postcodes_io_url,
-                    progress=progress,
-                ).reindex(frame.index)
-            except GeocodeError as exc:
-                logger.warning("postcodes.io: %s", exc)
-                failures.mark(ask, "online_failed", column="postcode", value="", message=str(exc))
-            else:
-                lon, lat = found["lon"].to_numpy(dtype=float), found["lat"].to_numpy(dtype=float)
-                # a point outside the UK counts as no answer
-                sane = _lonlat_ok(lon, lat, ask & np.isfinite(lon), _Failures.empty(len(lon)))
-                quality = found["quality"].astype("string").fillna("").to_numpy(dtype=object)
-                placed = outcome.place(
-                    sane, lon=lon, lat=lat, source="postcodes.io", quality=quality
-                )
-                outcome.add_note(placed, _fallback_note(prior.reason, "postcodes.io"))
-                failures.mark(
-                    ask & ~placed,
-                    "online_not_found",
-                    column="postcode",
-                    value="",
-                    message="postcodes.io has no coordinates for it either",
-                )
-    if providers.nominatim is None:
-        return
-    queries = _nominatim_queries(frame, names)
-    ask = candidates & ~outcome.placed & (queries != "").to_numpy(dtype=bool)
-    if not ask.any():
-        return
-    distinct = queries[ask].nunique()
-    if distinct > providers.nominatim_max_queries:
-        msg = (
-            f"Nominatim: {distinct} distinct names would be sent, more than "
-            f"nominatim_max_queries={providers.nominatim_max_queries}; its usage policy forbids "
-            "bulk geocoding (expected postcodes for the offline directory, or a higher limit "
-            "for a one-off run)"
-        )
-        raise GeocodeError(msg)
-    try:
-        hits = nominatim_lookup(
-            queries.where(ask, ""),
-            client=providers.nominatim,
-            base_url=providers.nominatim_url,
-            countrycodes=providers.countrycodes,
-            max_queries=providers.nominatim_max_queries,
-            progress=progress,
-        )
-    except GeocodeError as exc:
-        logger.warning("Nominatim: %s", exc)
-        failures.mark(
-            ask,
-            "online_failed",
-            column="name",
-            value=names.to_numpy(dtype=object),
-            message=str(exc),
-        )
-        return
-    lon, lat = hits["lon"].to_numpy(dtype=float), hits["lat"].to_numpy(dtype=float)
-    found_rows = ask & np.isfinite(lon)
-    sane = _lonlat_ok(lon, lat, found_rows, _Failures.empty(len(lon)))
-    rank = hits["place_rank"].astype("string").fillna("?").to_numpy(dtype=object)
-    placed = outcome.place(
-        sane, lon=lon, lat=lat, source="nominatim", quality=lambda at: "place_rank:" + rank[at]
-    )
-    outcome.add_note(placed, _fallback_note(prior.reason, "nominatim"))
-    failures.mark(
-        ask & ~placed,
-        "online_not_found",
-        column="name",
-        value=names.to_numpy(dtype=object),
-        message=_says(
-            "Nominatim has no UK result for ",
-            queries.to_numpy(dtype=object),
-            " (expected a findable name or address)",
-        ),
-    )
-
-
-def _nominatim_queries(frame: pd.DataFrame, names: pd.Series) -> pd.Series:
-    """``"<name>, <address>"`` per row (either alone when the other is empty)."""
-    address = _column_text(frame, "address").str.strip()
-    joined = (names + ", " + address).str.strip(", ")
-    return joined.astype("string")
 
 
 # --------------------------------------------------------------------------- assemble
