@@ -9,10 +9,9 @@ from typing import Any, Final
 import folium
 import numpy as np
 import pandas as pd
-import shapely
 
 from assetmap.maps.breaks import Choropleth, _areas
-from assetmap.maps.elements import SIMPLIFY_DEG, GeoLayer, Runtime, shape_payload
+from assetmap.maps.elements import Runtime, add_polygon_layer
 from assetmap.maps.legend import LegendEntry, LegendSection
 from assetmap.maps.safe import RawMacroElement, safe_text, safe_texts
 
@@ -148,20 +147,13 @@ def draw_choropleth(m: folium.Map, layer: ChoroplethLayer) -> LegendSection:
     styles = np.where(choropleth.classes >= 0, choropleth.classes, n_classes).tolist()
     tips = _tooltips(choropleth, layer.tooltip_columns)
     props = [{"tt": tip, "_s": int(s)} for tip, s in zip(tips, styles, strict=True)]
-    shapes = shapely.simplify(
-        choropleth.areas.geometry.to_numpy(), SIMPLIFY_DEG, preserve_topology=True
-    )
-    group = folium.FeatureGroup(name=safe_text(choropleth.label), overlay=True, show=layer.show)
-    group.add_to(m)
-    group.add_child(
-        GeoLayer(
-            shape_payload(shapes, props),
-            styles=_styles(choropleth),
-            popup=False,
-            title_key=None,
-            tooltip_key="tt",
-            n_features=len(props),
-            keep_at_back=True,
-        )
+    add_polygon_layer(
+        m,
+        safe_text(choropleth.label),
+        choropleth.areas.geometry.to_numpy(),
+        props,
+        _styles(choropleth),
+        show=layer.show,
+        keep_at_back=True,
     )
     return legend_section(choropleth)

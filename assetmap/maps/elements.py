@@ -28,6 +28,7 @@ __all__ = [
     "ReadyFlag",
     "Runtime",
     "SearchControl",
+    "add_polygon_layer",
     "point_payload",
     "shape_payload",
 ]
@@ -411,3 +412,33 @@ def _check_keys(properties: Sequence[dict[str, Any]]) -> None:
     if unknown:
         msg = f"unknown popup property keys {sorted(unknown)} (expected some of {sorted(allowed)})"
         raise ValueError(msg)
+
+
+def add_polygon_layer(
+    m: folium.Map,
+    name: str,
+    geometries: Any,
+    props: list[dict[str, Any]],
+    styles: Any,
+    *,
+    show: bool = True,
+    keep_at_back: bool = False,
+) -> None:
+    """A toggleable layer of simplified polygons with hover tooltips (``props[i]["tt"]``).
+
+    ``name`` must already be escaped with :func:`~assetmap.maps.safe.safe_text`.
+    """
+    shapes = shapely.simplify(np.asarray(geometries), SIMPLIFY_DEG, preserve_topology=True)
+    group = folium.FeatureGroup(name=name, overlay=True, show=show)
+    group.add_to(m)
+    group.add_child(
+        GeoLayer(
+            shape_payload(shapes, props),
+            styles=styles,
+            popup=False,
+            title_key=None,
+            tooltip_key="tt",
+            n_features=len(props),
+            keep_at_back=keep_at_back,
+        )
+    )

@@ -23,6 +23,7 @@ from assetmap.maps.elements import GeoLayer as GeoLayer
 from assetmap.maps.elements import ReadyFlag as ReadyFlag
 from assetmap.maps.elements import Runtime as Runtime
 from assetmap.maps.elements import SearchControl as SearchControl
+from assetmap.maps.elements import add_polygon_layer
 from assetmap.maps.elements import point_payload as point_payload
 from assetmap.maps.elements import shape_payload as shape_payload
 from assetmap.maps.legend import (
@@ -282,19 +283,7 @@ def draw_catchments(
         for n, b, mo in zip(names, bands_text, modes.tolist(), strict=True)
     ]
     props = [{"tt": tip, "_s": code} for tip, code in zip(tips, codes.tolist(), strict=True)]
-    shapes = shapely.simplify(catchments.geometry.to_numpy(), SIMPLIFY_DEG, preserve_topology=True)
-    group = folium.FeatureGroup(name="Catchments", overlay=True, show=True)
-    group.add_to(m)
-    group.add_child(
-        GeoLayer(
-            shape_payload(shapes, props),
-            styles=styles,
-            popup=False,
-            title_key=None,
-            tooltip_key="tt",
-            n_features=len(props),
-        )
-    )
+    add_polygon_layer(m, "Catchments", catchments.geometry.to_numpy(), props, styles)
     entries = tuple(
         LegendEntry(f"{b:g} min", "#555555", "square", opacity[b]) for b in bands.tolist()
     )
@@ -340,19 +329,7 @@ def _cells_layer(
         ]
         tips.append("<br>".join(lines))
     props = [{"tt": tip, "_s": int(c)} for tip, c in zip(tips, classes.tolist(), strict=True)]
-    shapes = shapely.simplify(cells.geometry.to_numpy(), SIMPLIFY_DEG, preserve_topology=True)
-    group = folium.FeatureGroup(name=name, overlay=True, show=True)
-    group.add_to(m)
-    group.add_child(
-        GeoLayer(
-            shape_payload(shapes, props),
-            styles=styles,
-            popup=False,
-            title_key=None,
-            tooltip_key="tt",
-            n_features=len(props),
-        )
-    )
+    add_polygon_layer(m, name, cells.geometry.to_numpy(), props, styles)
 
 
 def draw_personal_cells(m: folium.Map, privacy: Any) -> LegendSection:
@@ -430,18 +407,8 @@ def draw_areas(m: folium.Map, areas: gpd.GeoDataFrame) -> LegendSection:
         ]
         tips.append("<br>".join(lines))
     props = [{"tt": tip, "_s": int(c)} for tip, c in zip(tips, classes.tolist(), strict=True)]
-    shapes = shapely.simplify(frame.geometry.to_numpy(), SIMPLIFY_DEG, preserve_topology=True)
-    group = folium.FeatureGroup(name=safe_text(f"Areas ({len(frame)})"), overlay=True, show=True)
-    group.add_to(m)
-    group.add_child(
-        GeoLayer(
-            shape_payload(shapes, props),
-            styles=styles,
-            popup=False,
-            title_key=None,
-            tooltip_key="tt",
-            n_features=len(props),
-        )
+    add_polygon_layer(
+        m, safe_text(f"Areas ({len(frame)})"), frame.geometry.to_numpy(), props, styles
     )
     entry = LegendEntry(
         safe_text("Areas" + (" (fill: total)" if shown else "")),
