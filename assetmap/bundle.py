@@ -311,7 +311,7 @@ def _resolve_network(ctx: Context) -> None:
         candidates = [data_dir() / "networks" / f"{area}-{ctx.config.network_mode}.graphml"]
         if area in AREA_NETWORKS:
             candidates.append(datasets.path_of(AREA_NETWORKS[area]))
-        path = next((p for p in candidates if p.exists()), candidates[0])
+        path = next((p for p in candidates if p.exists()), candidates[-1])
         how = (
             "run `make data`"
             if area in AREA_NETWORKS
