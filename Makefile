@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 ## Copy (from $$ASSETMAP_DATA_MIRROR) or download the real open data into data/external/
 data: install
-	$(VENV)/bin/assetmap data
+	$(VENV)/bin/assetmap data --network greater-icknield
 
 ## The test suite (the README's test command)
 test: install

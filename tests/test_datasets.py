@@ -77,3 +77,36 @@ def test_cli_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "--list"]) == 0
     out = capsys.readouterr().out
     assert "codepoint_gb/codepo_gb.zip" in out and "not included" in out
+
+
+def test_reachable_probe_on_loopback() -> None:
+    import socket
+
+    from assetmap._http import reachable
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    try:
+        assert reachable(f"http://127.0.0.1:{port}/api", timeout_s=1)
+        assert not reachable(f"http://127.0.0.1:{port}/api", offline=True)
+    finally:
+        server.close()
+    assert not reachable(f"http://127.0.0.1:{port}/api", timeout_s=1)
+
+
+@pytest.mark.data
+def test_network_download_offline_is_one_plain_line_not_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import assetmap._http
+
+    monkeypatch.setattr(assetmap._http, "reachable", lambda url, **kw: False)
+    mirror = real_data("boundaries/wards_sandwell.geojson").parents[1]
+    args = ["data", "--only", "wards", "--dest", str(tmp_path), "--mirror", str(mirror)]
+    code = main([*args, "--network", "greater-icknield"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "network greater-icknield: offline" in out and "straight-line" in out
+    assert not (tmp_path / "networks").exists()

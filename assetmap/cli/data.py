@@ -84,6 +84,19 @@ def _network(area: str, dest: Path | None) -> int:
         )
         return 1
     target = (dest or data_dir()) / "networks" / f"{area}-walk.graphml"
+    if target.exists():
+        print(f"present    {target}")
+        return 0
+    import osmnx as ox
+
+    from assetmap._http import reachable
+
+    if not reachable(ox.settings.overpass_url):
+        print(
+            f"network {area}: offline (cannot reach {ox.settings.overpass_url}); links and "
+            "catchments there stay straight-line until you run this again online"
+        )
+        return 0
     try:
         network.download_network(bboxes[area], target, mode="walk")
     except NetworkError as exc:
