@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -193,10 +194,15 @@ def project_points(frame: gpd.GeoDataFrame) -> AssetPoints:
         y = np.asarray(shapely.get_y(points), dtype=np.float64)
     crs = CRS.from_user_input(frame.crs) if frame.crs is not None else None
     if crs is not None and crs.to_epsg() == 4326:
-        transformer = Transformer.from_crs(4326, 27700, always_xy=True)
-        x, y = transformer.transform(x, y)
+        x, y = _wgs84_to_bng().transform(x, y)
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     placed = ~missing & np.isfinite(x) & np.isfinite(y)
     x = np.where(placed, x, np.nan)
     y = np.where(placed, y, np.nan)
     return AssetPoints(ids=ids, x=x, y=y, placed=placed)
+
+
+@functools.cache
+def _wgs84_to_bng() -> Transformer:
+    """One EPSG:4326 → EPSG:27700 transformer per process (building one costs ~0.1 s)."""
+    return Transformer.from_crs(4326, 27700, always_xy=True)

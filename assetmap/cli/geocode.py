@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from assetmap.cli._engine import add_engine_arguments, run_geocode
+
 if TYPE_CHECKING:
     import geopandas as gpd
 
@@ -23,6 +25,8 @@ examples:
   assetmap geocode groups.csv -o groups.parquet --rejects fix-these.csv
   assetmap geocode groups.csv -o groups.geojson --postcodes data/external/codepoint_gb/codepo_gb.zip
   assetmap geocode groups.csv -o groups.geojson --online --user-agent 'assetmap (you@example.org)'
+  assetmap geocode all_gb.parquet -o placed.parquet --engine dask --workers 2
+  assetmap geocode all_gb.parquet -o placed.parquet --engine dask --scheduler tcp://scheduler.example.org:8786
 
 Each row is placed by the first step that works: coordinates in the row (lat/lon or
 easting/northing), the offline postcode directory, the gazetteer by name, and, only with
@@ -105,6 +109,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="also write rows marked personal to OUTPUT (keep that file private)",
     )
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
     from assetmap import schema
     from assetmap._io import write_csv, write_frame
-    from assetmap.geocode import geocode, summary
+    from assetmap.geocode import summary
     from assetmap.registers import read_assets
 
     output: Path = args.output
@@ -142,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     gazetteer = None if str(args.gazetteer).lower() == "none" else args.gazetteer
 
     register = read_assets(args.input, kind=args.kind, columns=args.columns, category=args.category)
-    placed = geocode(
+    placed = run_geocode(
+        args,
         register.assets,
         postcodes=args.postcodes,
         gazetteer=gazetteer,

@@ -10,6 +10,8 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
+from assetmap.cli._engine import add_engine_arguments, run_link
+
 ORDER = 30
 
 EPILOG = """\
@@ -22,6 +24,8 @@ examples:
   the 3 nearest sites within a 20-minute walk:
     assetmap link buildings.csv sites.geojson --network rutland.osm.pbf --mode walk \\
         --max-minutes 20 --k 3 -o links.csv
+  every GB postcode to its nearest site, on 2 local dask workers (pip install "assetmap[scale]"):
+    assetmap link all_gb.parquet greater-icknield --k 1 --engine dask --workers 2 -o links.csv
 
 MICRO and MACRO are register files (CSV, XLSX, GeoJSON, GPKG, Parquet) read and geocoded as
 'assetmap check' and the geocoder would; MACRO may also be a gazetteer name
@@ -90,13 +94,13 @@ def add_parser(subparsers: Any) -> None:
         action="store_true",
         help="also write rows of personal micro-assets (for the data steward only; never publish)",
     )
+    add_engine_arguments(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Read, geocode, link and write; print a summary by rule."""
     from assetmap import rules as rules_module
-    from assetmap.links import link
     from assetmap.network import load_network
 
     if args.mode == "straight" and args.network is not None:
@@ -125,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     mode = None
     if rules is None and args.mode is not None:
         mode = "euclidean" if args.mode == "straight" else args.mode
-    table = link(
+    table = run_link(
+        args,
         micro,
         macro,
         k=args.k,
