@@ -234,21 +234,29 @@ def summary(register: schema.Register) -> str:
 # --------------------------------------------------------------------------- validate
 
 
-def _basic_checks(assets: pd.DataFrame, *, disagree_m: float) -> pd.DataFrame:
+def check_assets(assets: object) -> None:
+    """The whole-frame checks: a (Geo)DataFrame, not a Register, with unique asset ids.
+
+    Shared with :mod:`assetmap.scale`, which must make them before partitioning.
+    """
     if isinstance(assets, schema.Register):
         msg = "geocode() takes the assets frame, not a Register (pass register.assets)"
         raise GeocodeError(msg)
     if not isinstance(assets, pd.DataFrame):
         msg = f"geocode() expects a (Geo)DataFrame of assets, got {type(assets).__name__}"
         raise GeocodeError(msg)
-    if not np.isfinite(disagree_m) or disagree_m < 0:
-        msg = f"disagree_m={disagree_m!r} is not a non-negative distance in metres"
-        raise GeocodeError(msg)
     duplicated = assets.index.duplicated()
     if duplicated.any():
         msg = (
             f"assets have duplicate asset_id {assets.index[duplicated][0]!r} (expected unique ids)"
         )
+        raise GeocodeError(msg)
+
+
+def _basic_checks(assets: pd.DataFrame, *, disagree_m: float) -> pd.DataFrame:
+    check_assets(assets)
+    if not np.isfinite(disagree_m) or disagree_m < 0:
+        msg = f"disagree_m={disagree_m!r} is not a non-negative distance in metres"
         raise GeocodeError(msg)
     if not _has_geometry(assets) or assets.geometry.isna().all():
         return assets

@@ -584,7 +584,7 @@ def geocode(
     MissingDependencyError
         The extra ``scale`` is not installed.
     """
-    from assetmap.geocode import _sources
+    from assetmap.geocode import _sources, check_assets
     from assetmap.geocode import geocode as geocode_frame
 
     _require_scale()
@@ -595,7 +595,7 @@ def geocode(
             "rejected rows to assetmap.geocode.geocode(..., online=True)"
         )
         raise GeocodeError(msg)
-    _check_assets(assets)
+    check_assets(assets)
     options = dict(kwargs)
     if len(assets) == 0:
         return geocode_frame(assets, postcodes=postcodes, **options)
@@ -636,22 +636,6 @@ def geocode(
 def _unpack_assets(part: _GeocodePart) -> _GeocodePart:
     """Rebuild a partition's geometries on the client as soon as it arrives."""
     return replace(part, assets=_unpack(part.assets))
-
-
-def _check_assets(assets: object) -> None:
-    """The whole-frame checks a partition cannot make (type, unique ids)."""
-    if isinstance(assets, schema.Register):
-        msg = "geocode() takes the assets frame, not a Register (pass register.assets)"
-        raise GeocodeError(msg)
-    if not isinstance(assets, pd.DataFrame):
-        msg = f"geocode() expects a (Geo)DataFrame of assets, got {type(assets).__name__}"
-        raise GeocodeError(msg)
-    duplicated = assets.index.duplicated()
-    if duplicated.any():
-        msg = (
-            f"assets have duplicate asset_id {assets.index[duplicated][0]!r} (expected unique ids)"
-        )
-        raise GeocodeError(msg)
 
 
 def _directory_for_workers(
