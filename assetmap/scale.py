@@ -780,13 +780,9 @@ def link(
     packed = _pack(micro)
     try:
         with _session(client) as dask_client:
-            count = partitions(
-                len(micro),
-                npartitions=npartitions,
-                threads=_threads(dask_client),
-                rows_per_partition=ROWS_PER_SPATIAL_PARTITION,
+            runs = _spatial_runs(
+                packed, len(micro), npartitions=npartitions, dask_client=dask_client
             )
-            runs = _cuts(_order(_spatial_key(packed)), count)
             parts = _run(
                 dask_client,
                 _link_partition,
@@ -895,13 +891,7 @@ def assign_areas(
         return assign(points, areas, **options)
     packed = _pack(points)
     with _session(client) as dask_client:
-        count = partitions(
-            len(points),
-            npartitions=npartitions,
-            threads=_threads(dask_client),
-            rows_per_partition=ROWS_PER_SPATIAL_PARTITION,
-        )
-        runs = _cuts(_order(_spatial_key(packed)), count)
+        runs = _spatial_runs(packed, len(points), npartitions=npartitions, dask_client=dask_client)
         parts = _run(
             dask_client,
             _assign_partition,
@@ -915,3 +905,14 @@ def assign_areas(
     frames = [p.to_frame() for p in parts]
     joined = _restore(frames, list(runs)).iloc[:, 0]
     return joined.set_axis(points.index)
+
+
+def _spatial_runs(packed: Any, n_rows: int, *, npartitions: int | None, dask_client: Any) -> Any:
+    """Row runs of spatially close points, one per partition (Z-order key, cut evenly)."""
+    count = partitions(
+        n_rows,
+        npartitions=npartitions,
+        threads=_threads(dask_client),
+        rows_per_partition=ROWS_PER_SPATIAL_PARTITION,
+    )
+    return _cuts(_order(_spatial_key(packed)), count)
