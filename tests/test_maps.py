@@ -746,3 +746,17 @@ def test_cli_writes_a_self_contained_map(
     assert png.exists()
     printed = capsys.readouterr().out
     assert "register.csv: 5 rows in, 5 placed, 0 rejected" in printed
+
+
+def test_cli_map_reads_the_link_table_of_assetmap_link(tmp_path: Path) -> None:
+    from assetmap.cli import main
+
+    links = tmp_path / "links.csv"
+    register = str(FIXTURES / "register.csv")
+    assert main(["link", register, "greater-icknield", "-o", str(links)]) == 0
+    out = tmp_path / "map.html"
+    assert main(["map", register, "-o", str(out), "--links", str(links)]) == 0
+    assert "Links (" in out.read_text(encoding="utf-8")
+    broken = tmp_path / "broken.csv"
+    broken.write_text("micro_id,macro_id\na,b\n", encoding="utf-8")
+    assert main(["map", register, "-o", str(out), "--links", str(broken)]) == 2

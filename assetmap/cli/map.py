@@ -79,17 +79,14 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _read_links(path: Path) -> pd.DataFrame:
+    """The link table written by ``assetmap link`` (the reader the access command uses)."""
+    from assetmap.access import read_links
+
     try:
-        frame = pd.read_csv(
-            path, dtype={"micro_id": "str", "macro_id": "str", "rule": "str", "mode": "str"}
-        )
+        return read_links(path)
     except (OSError, ValueError) as exc:
         msg = f"{path}: cannot read the link table ({exc})"
         raise RegisterError(msg) from exc
-    if "within_reach" in frame:
-        flags = frame["within_reach"].astype("str").str.strip().str.lower()
-        frame["within_reach"] = flags.isin(["true", "1", "yes"])
-    return frame
 
 
 def run(args: argparse.Namespace) -> int:
